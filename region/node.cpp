@@ -1,0 +1,229 @@
+#include "region/node.h"
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "crdt/utf8.h"
+#include "region/internal/read_pool.h"
+
+namespace region {
+
+using crdt::Result;
+using crdt::Status;
+
+namespace {
+bool IsAsciiAlnum(char ch) {
+  return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+}
+}  // namespace
+
+Status ValidateCollectionName(const std::string& name) {
+  const bool ok = !name.empty() && name.size() <= 64 && IsAsciiAlnum(name[0]) &&
+                  std::all_of(name.begin(), name.end(), [](char ch) {
+                    return IsAsciiAlnum(ch) || ch == '_' || ch == '-' || ch == '.';
+                  });
+  if (ok) return Status::Ok();
+  return Status::InvalidArgument("invalid-collection",
+                                 "collection name must match ^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$");
+}
+
+Status ValidateKey(const std::string& key) {
+  const bool control = std::any_of(key.begin(), key.end(), [](char ch) {
+    return static_cast<unsigned char>(ch) < 0x20 || ch == 0x7F;
+  });
+  if (key.empty() || key.size() > 1024 || control || !crdt::IsValidUtf8(key)) {
+    return Status::InvalidArgument("invalid-key",
+                                   "document key must be 1-1024 bytes of UTF-8 without control characters");
+  }
+  return Status::Ok();
+}
+
+std::string VersionToken(const crdt::VersionVector& ctx) {
+  // FNV-1a 64 over the canonical text: equal contexts give equal tokens on every region.
+  uint64_t h = 14695981039346656037ull;
+  for (unsigned char ch : ctx.Encode()) {
+    h ^= ch;
+    h *= 1099511628211ull;
+  }
+  static const char* kHex = "0123456789abcdef";
+  std::string out(16, '0');
+  for (int i = 15; i >= 0; --i, h >>= 4) out[static_cast<size_t>(i)] = kHex[h & 0xF];
+  return out;
+}
+
+Node::Node(NodeOptions options) : options_(std::move(options)) {}
+
+Node::~Node() { Close(); }
+
+Result<std::unique_ptr<Node>> Node::Open(NodeOptions options) {
+  if (options.region.empty()) return Status::InvalidArgument("invalid-region", "a region id is required");
+  std::unique_ptr<Node> node(new Node(std::move(options)));
+  MERIDIAN_RETURN_IF_ERROR(node->Init());
+  return node;
+}
+
+Status Node::Init() {
+  std::error_code ec;
+  std::filesystem::create_directories(options_.data_dir, ec);
+  if (ec) {
+    return Status::Internal("cannot create data directory " + options_.data_dir + ": " + ec.message());
+  }
+  const std::string path = (std::filesystem::path(options_.data_dir) / "meridian.db").string();
+  auto opened = Store::Open(path, /*writer=*/true, options_.durability);
+  if (!opened.ok()) return opened.status();
+  std::unique_ptr<Store> store = std::move(opened).value();
+
+  auto region = store->GetMeta("region");
+  if (!region.ok()) return region.status();
+  if (!*region) {
+    MERIDIAN_RETURN_IF_ERROR(store->SetMeta("region", options_.region.str()));
+  } else if (**region != options_.region.str()) {
+    return Status::FailedPrecondition("region-mismatch", "data directory " + options_.data_dir +
+                                                             " belongs to region '" + **region +
+                                                             "', not '" + options_.region.str() + "'");
+  }
+  auto hwm = store->GetMeta("hlc_hwm");
+  if (!hwm.ok()) return hwm.status();
+  const crdt::Hlc high_water = crdt::Hlc::FromPacked(*hwm ? std::stoull(**hwm) : 0);
+
+  TxnState state;
+  auto lsn = store->MaxLsn();
+  auto seq = store->MaxSeq(options_.region);
+  auto applied = store->LoadApplied();
+  auto live = store->CountLiveDocs();
+  for (const Status* s : {&lsn.status(), &seq.status(), &applied.status(), &live.status()}) {
+    if (!s->ok()) return *s;
+  }
+  state.last_lsn = *lsn;
+  state.local_seq = *seq;
+  state.applied = *applied;
+  state.applied.Advance(options_.region, *seq);
+  state.live_docs = *live;
+  committed_lsn_ = state.last_lsn;
+  committed_applied_ = state.applied;
+
+  readers_ = std::make_unique<internal::ReadPool>();
+  MERIDIAN_RETURN_IF_ERROR(readers_->Open(path, std::max(1, options_.read_connections), options_.durability));
+
+  Clock& clock = options_.clock ? *options_.clock : static_cast<Clock&>(system_clock_);
+  hlc_ = std::make_unique<HybridClock>(clock, high_water);
+
+  auto finalizer = [this](WriteTxn& txn) -> Status {
+    MERIDIAN_RETURN_IF_ERROR(txn.store().SetMeta("hlc_hwm", std::to_string(hlc_->Last().packed())));
+    return txn.store().SaveApplied(options_.region, txn.state().local_seq);
+  };
+  WriterOptions wopts;
+  wopts.max_batch = options_.max_batch;
+  writer_ = std::make_unique<Writer>(std::move(store), std::move(state), wopts, std::move(finalizer),
+                                     [this](const TxnState& s) { OnCommit(s); });
+  return Status::Ok();
+}
+
+void Node::BeginShutdown() {
+  draining_ = true;
+  commit_cv_.notify_all();
+}
+
+void Node::Close() {
+  if (closed_.exchange(true)) return;
+  if (writer_) writer_->Stop();
+  commit_cv_.notify_all();
+}
+
+void Node::OnCommit(const TxnState& state) {
+  {
+    std::lock_guard lock(commit_mu_);
+    committed_lsn_ = state.last_lsn;
+    committed_applied_ = state.applied;
+  }
+  commit_cv_.notify_all();
+}
+
+Status Node::WaitForSession(const crdt::VersionVector& session, int timeout_ms) {
+  std::unique_lock lock(commit_mu_);
+  const bool caught_up = commit_cv_.wait_for(lock, std::chrono::milliseconds(std::max(0, timeout_ms)), [&] {
+    return session.LessOrEqual(committed_applied_) || closed_ || draining_;
+  });
+  if (caught_up && session.LessOrEqual(committed_applied_)) return Status::Ok();
+  return Status::Unavailable("session-not-caught-up",
+                             "region " + options_.region.str() + " has not yet applied the writes of this session (" +
+                                 session.Encode() + "); retry, or read where you wrote");
+}
+
+Result<Document> Node::Get(const std::string& collection, const std::string& key) {
+  MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(collection));
+  MERIDIAN_RETURN_IF_ERROR(ValidateKey(key));
+  if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
+  auto reader = readers_->Acquire();
+  auto row = reader->LoadDoc(collection, key);
+  if (!row.ok()) return row.status();
+  if (!*row || !(*row)->value) {
+    return Status::NotFound("not-found", "no document '" + key + "' in collection '" + collection + "'");
+  }
+  const DocRow& r = **row;
+  return Document{key, *r.value, VersionToken(r.ctx), r.hlc, r.dot.origin, false};
+}
+
+Result<DocPage> Node::List(const std::string& collection, const std::string& prefix, const std::string& after,
+                           int limit) {
+  MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(collection));
+  if (limit < 1 || limit > 1000) {
+    return Status::InvalidArgument("invalid-limit", "limit must be between 1 and 1000");
+  }
+  if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
+  auto reader = readers_->Acquire();
+  auto rows = reader->ListDocs(collection, prefix, after, limit + 1);
+  if (!rows.ok()) return rows.status();
+  DocPage page;
+  for (auto& [key, r] : *rows) {
+    if (static_cast<int>(page.docs.size()) == limit) {
+      page.next = page.docs.back().key;
+      break;
+    }
+    page.docs.push_back(Document{key, *r.value, VersionToken(r.ctx), r.hlc, r.dot.origin, false});
+  }
+  return page;
+}
+
+Result<ChangePage> Node::Changes(int64_t since, int limit, int wait_ms) {
+  if (limit < 1 || limit > 10000) {
+    return Status::InvalidArgument("invalid-limit", "limit must be between 1 and 10000");
+  }
+  if (since < 0) return Status::InvalidArgument("invalid-cursor", "since must be a cursor from this region");
+  if (wait_ms > 0) {
+    std::unique_lock lock(commit_mu_);
+    commit_cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
+                        [&] { return committed_lsn_ > since || closed_ || draining_; });
+  }
+  if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
+  auto reader = readers_->Acquire();
+  auto changes = reader->ChangesSince(since, limit);
+  if (!changes.ok()) return changes.status();
+  ChangePage page;
+  page.next = changes->empty() ? since : changes->back().lsn;
+  page.changes = std::move(changes).value();
+  return page;
+}
+
+Result<DigestInfo> Node::Digest() {
+  if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
+  const TxnState committed = writer_->Committed();
+  auto reader = readers_->Acquire();
+  auto digests = reader->ComputeDigests();
+  if (!digests.ok()) return digests.status();
+  return DigestInfo{digests->all, digests->collections, committed.applied};
+}
+
+NodeStats Node::Stats() const {
+  NodeStats s;
+  s.writer = writer_->Stats();
+  const TxnState committed = writer_->Committed();
+  s.live_docs = committed.live_docs;
+  s.last_lsn = committed.last_lsn;
+  s.applied = committed.applied;
+  s.hlc = hlc_->Last();
+  return s;
+}
+
+}  // namespace region

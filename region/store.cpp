@@ -1,0 +1,388 @@
+#include "region/store.h"
+
+#include <map>
+
+#include <Poco/DigestEngine.h>
+#include <Poco/SHA2Engine.h>
+
+namespace region {
+
+using crdt::Result;
+using crdt::Status;
+using internal::Db;
+using internal::Stmt;
+
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS collections(
+  name TEXT PRIMARY KEY, def TEXT NOT NULL, hlc INTEGER NOT NULL, origin TEXT NOT NULL,
+  seq INTEGER NOT NULL, lsn INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS docs(
+  collection TEXT NOT NULL, key TEXT NOT NULL, value TEXT, hlc INTEGER NOT NULL,
+  origin TEXT NOT NULL, seq INTEGER NOT NULL, ctx TEXT NOT NULL, state TEXT,
+  lsn INTEGER NOT NULL, PRIMARY KEY(collection, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS changes(
+  lsn INTEGER PRIMARY KEY, origin TEXT NOT NULL, seq INTEGER NOT NULL, hlc INTEGER NOT NULL,
+  collection TEXT NOT NULL, key TEXT NOT NULL, kind INTEGER NOT NULL, ctx TEXT NOT NULL,
+  body TEXT NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS changes_dot ON changes(origin, seq);
+CREATE TABLE IF NOT EXISTS applied(origin TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta(k, v) VALUES('schema', 1);
+)sql";
+
+const char* DurabilityPragma(Durability d) {
+  switch (d) {
+    case Durability::kFull: return "PRAGMA synchronous=FULL;";
+    case Durability::kNormal: return "PRAGMA synchronous=NORMAL;";
+    case Durability::kOff: return "PRAGMA synchronous=OFF;";
+  }
+  return "PRAGMA synchronous=FULL;";
+}
+
+// Smallest string greater than every string that starts with `prefix`; empty when none.
+std::string PrefixEnd(std::string prefix) {
+  while (!prefix.empty() && static_cast<unsigned char>(prefix.back()) == 0xFF) prefix.pop_back();
+  if (!prefix.empty()) prefix.back() = static_cast<char>(static_cast<unsigned char>(prefix.back()) + 1);
+  return prefix;
+}
+
+Result<crdt::RegionId> ColumnRegion(const Stmt& s, int col) {
+  auto r = crdt::RegionId::Parse(s.TextView(col));
+  if (!r.ok()) return Status::Internal("stored region id is invalid: " + s.Text(col));
+  return r;
+}
+
+Result<DocRow> ReadDocRow(const Stmt& s, int first) {
+  DocRow row;
+  if (!s.IsNull(first)) row.value = s.Text(first);
+  row.hlc = crdt::Hlc::FromPacked(static_cast<uint64_t>(s.Int(first + 1)));
+  auto origin = ColumnRegion(s, first + 2);
+  if (!origin.ok()) return origin.status();
+  row.dot = {std::move(origin).value(), static_cast<uint64_t>(s.Int(first + 3))};
+  auto ctx = crdt::VersionVector::Decode(s.TextView(first + 4));
+  if (!ctx.ok()) return Status::Internal("stored context is invalid: " + ctx.status().message());
+  row.ctx = std::move(ctx).value();
+  if (!s.IsNull(first + 5)) row.state = s.Text(first + 5);
+  row.lsn = s.Int(first + 6);
+  return row;
+}
+
+Result<Change> ReadChange(const Stmt& s) {
+  Change c;
+  c.lsn = s.Int(0);
+  auto origin = ColumnRegion(s, 1);
+  if (!origin.ok()) return origin.status();
+  c.dot = {std::move(origin).value(), static_cast<uint64_t>(s.Int(2))};
+  c.hlc = crdt::Hlc::FromPacked(static_cast<uint64_t>(s.Int(3)));
+  c.collection = s.Text(4);
+  c.key = s.Text(5);
+  c.kind = static_cast<ChangeKind>(s.Int(6));
+  auto ctx = crdt::VersionVector::Decode(s.TextView(7));
+  if (!ctx.ok()) return Status::Internal("stored change context is invalid");
+  c.ctx = std::move(ctx).value();
+  c.body = s.Text(8);
+  return c;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& path, bool writer, Durability durability) {
+  auto db = Db::Open(path);
+  if (!db.ok()) return db.status();
+  std::unique_ptr<Store> store(new Store(std::move(db).value()));
+  Db& d = store->db();
+  MERIDIAN_RETURN_IF_ERROR(d.Exec("PRAGMA journal_mode=WAL;"));
+  MERIDIAN_RETURN_IF_ERROR(d.Exec(DurabilityPragma(durability)));
+  MERIDIAN_RETURN_IF_ERROR(d.Exec("PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;"));
+  if (writer) MERIDIAN_RETURN_IF_ERROR(d.Exec(kSchema));
+  MERIDIAN_RETURN_IF_ERROR(store->Prepare());
+  return store;
+}
+
+Status Store::Prepare() {
+  struct Item {
+    Stmt* stmt;
+    const char* sql;
+  };
+  const Item items[] = {
+      {&begin_, "BEGIN IMMEDIATE"},
+      {&commit_, "COMMIT"},
+      {&rollback_, "ROLLBACK"},
+      {&get_meta_, "SELECT v FROM meta WHERE k = ?1"},
+      {&set_meta_, "INSERT INTO meta(k, v) VALUES(?1, ?2) ON CONFLICT(k) DO UPDATE SET v = excluded.v"},
+      {&load_doc_,
+       "SELECT value, hlc, origin, seq, ctx, state, lsn FROM docs WHERE collection = ?1 AND key = ?2"},
+      {&save_doc_,
+       "INSERT INTO docs(collection, key, value, hlc, origin, seq, ctx, state, lsn) "
+       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(collection, key) DO UPDATE SET "
+       "value = excluded.value, hlc = excluded.hlc, origin = excluded.origin, seq = excluded.seq, "
+       "ctx = excluded.ctx, state = excluded.state, lsn = excluded.lsn"},
+      {&list_docs_,
+       "SELECT key, value, hlc, origin, seq, ctx, state, lsn FROM docs WHERE collection = ?1 "
+       "AND key > ?2 AND key >= ?3 AND (?4 IS NULL OR key < ?4) AND value IS NOT NULL "
+       "ORDER BY key LIMIT ?5"},
+      {&count_docs_, "SELECT count(*) FROM docs WHERE value IS NOT NULL"},
+      {&append_change_,
+       "INSERT INTO changes(lsn, origin, seq, hlc, collection, key, kind, ctx, body) "
+       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+      {&changes_since_,
+       "SELECT lsn, origin, seq, hlc, collection, key, kind, ctx, body FROM changes "
+       "WHERE lsn > ?1 ORDER BY lsn LIMIT ?2"},
+      {&max_lsn_, "SELECT coalesce(max(lsn), 0) FROM changes"},
+      {&max_seq_, "SELECT coalesce(max(seq), 0) FROM changes WHERE origin = ?1"},
+      {&load_applied_, "SELECT origin, seq FROM applied ORDER BY origin"},
+      {&save_applied_,
+       "INSERT INTO applied(origin, seq) VALUES(?1, ?2) "
+       "ON CONFLICT(origin) DO UPDATE SET seq = max(seq, excluded.seq)"},
+      {&load_collections_, "SELECT name, def, hlc, origin, seq FROM collections ORDER BY name"},
+      {&save_collection_,
+       "INSERT INTO collections(name, def, hlc, origin, seq, lsn) VALUES(?1, ?2, ?3, ?4, ?5, ?6) "
+       "ON CONFLICT(name) DO UPDATE SET def = excluded.def, hlc = excluded.hlc, "
+       "origin = excluded.origin, seq = excluded.seq, lsn = excluded.lsn"},
+      {&implicit_collections_,
+       "SELECT DISTINCT collection FROM docs WHERE collection NOT IN (SELECT name FROM collections) "
+       "ORDER BY collection"},
+      {&digest_rows_,
+       "SELECT collection, key, coalesce(value, ''), value IS NULL, hlc, origin, seq, ctx, "
+       "coalesce(state, '') FROM docs ORDER BY collection, key"},
+  };
+  for (const auto& item : items) {
+    auto s = db_->Prepare(item.sql);
+    if (!s.ok()) return s.status();
+    *item.stmt = std::move(s).value();
+  }
+  return Status::Ok();
+}
+
+Status Store::Begin() { return begin_.Run(); }
+Status Store::Commit() { return commit_.Run(); }
+void Store::Rollback() { (void)rollback_.Run(); }
+
+Result<std::optional<std::string>> Store::GetMeta(const std::string& k) {
+  get_meta_.Bind(1, k);
+  auto row = get_meta_.Step();
+  if (!row.ok()) return row.status();
+  std::optional<std::string> out;
+  if (*row) out = get_meta_.Text(0);
+  get_meta_.Reset();
+  return out;
+}
+
+Status Store::SetMeta(const std::string& k, const std::string& v) {
+  return set_meta_.Bind(1, k).Bind(2, v).Run();
+}
+
+Result<std::optional<DocRow>> Store::LoadDoc(const std::string& collection, const std::string& key) {
+  load_doc_.Bind(1, collection).Bind(2, key);
+  auto row = load_doc_.Step();
+  if (!row.ok()) return row.status();
+  std::optional<DocRow> out;
+  if (*row) {
+    auto doc = ReadDocRow(load_doc_, 0);
+    if (!doc.ok()) {
+      load_doc_.Reset();
+      return doc.status();
+    }
+    out = std::move(doc).value();
+  }
+  load_doc_.Reset();
+  return out;
+}
+
+Status Store::SaveDoc(const std::string& collection, const std::string& key, const DocRow& row) {
+  return save_doc_.Bind(1, collection)
+      .Bind(2, key)
+      .Bind(3, row.value)
+      .Bind(4, static_cast<int64_t>(row.hlc.packed()))
+      .Bind(5, row.dot.origin.str())
+      .Bind(6, static_cast<int64_t>(row.dot.seq))
+      .Bind(7, row.ctx.Encode())
+      .Bind(8, row.state)
+      .Bind(9, row.lsn)
+      .Run();
+}
+
+Result<std::vector<std::pair<std::string, DocRow>>> Store::ListDocs(const std::string& collection,
+                                                                   const std::string& prefix,
+                                                                   const std::string& after, int limit) {
+  const std::string end = PrefixEnd(prefix);
+  list_docs_.Bind(1, collection).Bind(2, after).Bind(3, prefix).Bind(5, int64_t{limit});
+  if (end.empty()) {
+    list_docs_.BindNull(4);
+  } else {
+    list_docs_.Bind(4, end);
+  }
+  std::vector<std::pair<std::string, DocRow>> out;
+  while (true) {
+    auto row = list_docs_.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    auto doc = ReadDocRow(list_docs_, 1);
+    if (!doc.ok()) {
+      list_docs_.Reset();
+      return doc.status();
+    }
+    out.emplace_back(list_docs_.Text(0), std::move(doc).value());
+  }
+  list_docs_.Reset();
+  return out;
+}
+
+namespace {
+Result<int64_t> ScalarInt(Stmt& stmt) {
+  auto row = stmt.Step();
+  if (!row.ok()) return row.status();
+  const int64_t v = *row ? stmt.Int(0) : 0;
+  stmt.Reset();
+  return v;
+}
+}  // namespace
+
+Result<int64_t> Store::CountLiveDocs() { return ScalarInt(count_docs_); }
+Result<int64_t> Store::MaxLsn() { return ScalarInt(max_lsn_); }
+
+Result<uint64_t> Store::MaxSeq(const crdt::RegionId& origin) {
+  max_seq_.Bind(1, origin.str());
+  auto v = ScalarInt(max_seq_);
+  if (!v.ok()) return v.status();
+  return static_cast<uint64_t>(*v);
+}
+
+Status Store::AppendChange(const Change& c) {
+  return append_change_.Bind(1, c.lsn)
+      .Bind(2, c.dot.origin.str())
+      .Bind(3, static_cast<int64_t>(c.dot.seq))
+      .Bind(4, static_cast<int64_t>(c.hlc.packed()))
+      .Bind(5, c.collection)
+      .Bind(6, c.key)
+      .Bind(7, static_cast<int64_t>(c.kind))
+      .Bind(8, c.ctx.Encode())
+      .Bind(9, c.body)
+      .Run();
+}
+
+Result<std::vector<Change>> Store::ChangesSince(int64_t since, int limit) {
+  changes_since_.Bind(1, since).Bind(2, int64_t{limit});
+  std::vector<Change> out;
+  while (true) {
+    auto row = changes_since_.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    auto c = ReadChange(changes_since_);
+    if (!c.ok()) {
+      changes_since_.Reset();
+      return c.status();
+    }
+    out.push_back(std::move(c).value());
+  }
+  changes_since_.Reset();
+  return out;
+}
+
+Result<crdt::VersionVector> Store::LoadApplied() {
+  crdt::VersionVector vv;
+  while (true) {
+    auto row = load_applied_.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    auto origin = ColumnRegion(load_applied_, 0);
+    if (!origin.ok()) {
+      load_applied_.Reset();
+      return origin.status();
+    }
+    vv.Advance(*origin, static_cast<uint64_t>(load_applied_.Int(1)));
+  }
+  load_applied_.Reset();
+  return vv;
+}
+
+Status Store::SaveApplied(const crdt::RegionId& origin, uint64_t seq) {
+  return save_applied_.Bind(1, origin.str()).Bind(2, static_cast<int64_t>(seq)).Run();
+}
+
+Result<std::vector<CollectionRow>> Store::LoadCollections() {
+  std::vector<CollectionRow> out;
+  while (true) {
+    auto row = load_collections_.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    auto origin = ColumnRegion(load_collections_, 3);
+    if (!origin.ok()) {
+      load_collections_.Reset();
+      return origin.status();
+    }
+    out.push_back({load_collections_.Text(0), load_collections_.Text(1),
+                   {std::move(origin).value(), static_cast<uint64_t>(load_collections_.Int(4))},
+                   crdt::Hlc::FromPacked(static_cast<uint64_t>(load_collections_.Int(2)))});
+  }
+  load_collections_.Reset();
+  return out;
+}
+
+Status Store::SaveCollection(const CollectionRow& row, int64_t lsn) {
+  return save_collection_.Bind(1, row.name)
+      .Bind(2, row.def)
+      .Bind(3, static_cast<int64_t>(row.hlc.packed()))
+      .Bind(4, row.dot.origin.str())
+      .Bind(5, static_cast<int64_t>(row.dot.seq))
+      .Bind(6, lsn)
+      .Run();
+}
+
+Result<std::vector<std::string>> Store::ImplicitCollections() {
+  std::vector<std::string> out;
+  while (true) {
+    auto row = implicit_collections_.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back(implicit_collections_.Text(0));
+  }
+  implicit_collections_.Reset();
+  return out;
+}
+
+Result<Store::Digests> Store::ComputeDigests() {
+  // Per collection: its definition first (if any), then its rows in key order.
+  auto defs = LoadCollections();
+  if (!defs.ok()) return defs.status();
+  std::map<std::string, std::unique_ptr<Poco::SHA2Engine>> per;
+  auto engine = [&](const std::string& c) -> Poco::SHA2Engine& {
+    auto& e = per[c];
+    if (!e) e = std::make_unique<Poco::SHA2Engine>(Poco::SHA2Engine::SHA_256);
+    return *e;
+  };
+  auto field = [](Poco::SHA2Engine& e, std::string_view bytes) {
+    const std::string len = std::to_string(bytes.size()) + ":";
+    e.update(len.data(), len.size());
+    e.update(bytes.data(), bytes.size());
+  };
+  for (const auto& d : *defs) {
+    auto& e = engine(d.name);
+    field(e, "def");
+    field(e, d.def);
+    field(e, d.hlc.ToString());
+    field(e, d.dot.ToString());
+  }
+  while (true) {
+    auto row = digest_rows_.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    auto& e = engine(digest_rows_.Text(0));
+    for (int col = 1; col <= 8; ++col) field(e, digest_rows_.TextView(col));
+  }
+  digest_rows_.Reset();
+  Digests out;
+  Poco::SHA2Engine all(Poco::SHA2Engine::SHA_256);
+  for (auto& [name, e] : per) {
+    std::string hex = Poco::DigestEngine::digestToHex(e->digest());
+    field(all, name);
+    field(all, hex);
+    out.collections.emplace_back(name, std::move(hex));
+  }
+  out.all = Poco::DigestEngine::digestToHex(all.digest());
+  return out;
+}
+
+}  // namespace region

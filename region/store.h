@@ -1,0 +1,114 @@
+// Store: one SQLite connection of a region with its prepared statements.
+//
+// The schema (schema version 1):
+//   meta(k TEXT PRIMARY KEY, v)                 region, schema, hlc_hwm (largest HLC seen)
+//   collections(name PRIMARY KEY, def, hlc, origin, seq, lsn)
+//                                               def: JSON {"policy": ..., ...}; LWW by (hlc, origin)
+//   docs(collection, key, value, hlc, origin, seq, ctx, state, lsn)  PRIMARY KEY(collection, key)
+//       value  visible JSON text; NULL when deleted (a tombstone)
+//       hlc/origin/seq  the winning write of the document's presence
+//       ctx    version vector text of every write applied to the document
+//       state  conflict::DocState text, or NULL when the state is that one write alone
+//       lsn    log position of the last change applied to the document
+//   changes(lsn INTEGER PRIMARY KEY, origin, seq, hlc, collection, key, kind, ctx, body)
+//       the change log in this region's apply order; UNIQUE(origin, seq)
+//   applied(origin PRIMARY KEY, seq)            highest contiguous seq applied per origin
+//
+// A Store is used by one thread at a time: the writer thread owns one, readers borrow one
+// each from a pool. Every method returns a Status; none throws.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crdt/hlc.h"
+#include "crdt/status.h"
+#include "crdt/version_vector.h"
+#include "region/internal/sqlite.h"
+#include "region/types.h"
+
+namespace region {
+
+enum class Durability { kFull, kNormal, kOff };
+
+struct DocRow {
+  std::optional<std::string> value;  // nullopt: deleted
+  crdt::Dot dot;
+  crdt::Hlc hlc;
+  crdt::VersionVector ctx;
+  std::optional<std::string> state;
+  int64_t lsn = 0;
+};
+
+struct CollectionRow {
+  std::string name;
+  std::string def;
+  crdt::Dot dot;
+  crdt::Hlc hlc;
+};
+
+class Store {
+ public:
+  // Opens the database at `path`, creating the schema if needed. `writer` connections set
+  // the durability; readers are opened read-only in spirit (they never write).
+  static crdt::Result<std::unique_ptr<Store>> Open(const std::string& path, bool writer,
+                                                   Durability durability);
+
+  crdt::Status Begin();
+  crdt::Status Commit();
+  void Rollback();
+
+  // meta
+  crdt::Result<std::optional<std::string>> GetMeta(const std::string& k);
+  crdt::Status SetMeta(const std::string& k, const std::string& v);
+
+  // documents
+  crdt::Result<std::optional<DocRow>> LoadDoc(const std::string& collection, const std::string& key);
+  crdt::Status SaveDoc(const std::string& collection, const std::string& key, const DocRow& row);
+  // Live documents with key > after (and starting with prefix), in key order.
+  crdt::Result<std::vector<std::pair<std::string, DocRow>>> ListDocs(
+      const std::string& collection, const std::string& prefix, const std::string& after, int limit);
+  crdt::Result<int64_t> CountLiveDocs();
+
+  // change log
+  crdt::Status AppendChange(const Change& change);
+  // Changes with lsn > since, in lsn order, at most `limit`.
+  crdt::Result<std::vector<Change>> ChangesSince(int64_t since, int limit);
+  crdt::Result<int64_t> MaxLsn();
+  crdt::Result<uint64_t> MaxSeq(const crdt::RegionId& origin);
+
+  // applied vector
+  crdt::Result<crdt::VersionVector> LoadApplied();
+  crdt::Status SaveApplied(const crdt::RegionId& origin, uint64_t seq);
+
+  // collections
+  crdt::Result<std::vector<CollectionRow>> LoadCollections();
+  crdt::Status SaveCollection(const CollectionRow& row, int64_t lsn);
+  crdt::Result<std::vector<std::string>> ImplicitCollections();
+
+  // SHA-256 over the canonical bytes of every document row (values and merge metadata,
+  // tombstones included, log positions excluded) and collection definition, per collection.
+  struct Digests {
+    std::string all;
+    std::vector<std::pair<std::string, std::string>> collections;
+  };
+  crdt::Result<Digests> ComputeDigests();
+
+  internal::Db& db() { return *db_; }
+
+ private:
+  explicit Store(std::unique_ptr<internal::Db> db) : db_(std::move(db)) {}
+  crdt::Status Prepare();
+
+  std::unique_ptr<internal::Db> db_;
+  internal::Stmt begin_, commit_, rollback_;
+  internal::Stmt get_meta_, set_meta_;
+  internal::Stmt load_doc_, save_doc_, list_docs_, count_docs_;
+  internal::Stmt append_change_, changes_since_, max_lsn_, max_seq_;
+  internal::Stmt load_applied_, save_applied_;
+  internal::Stmt load_collections_, save_collection_, implicit_collections_, digest_rows_;
+};
+
+}  // namespace region

@@ -1,0 +1,75 @@
+// Values exchanged between region::Node and its callers (server/, tests, the simulation).
+// JSON travels as text here so that this header stays light; region/ and server/ parse it
+// where they need to.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crdt/hlc.h"
+#include "crdt/version_vector.h"
+
+namespace region {
+
+// What a change does. Stored as an integer in the change log; never renumber.
+enum class ChangeKind : int {
+  kPut = 1,     // body: the whole document (a JSON object)
+  kPatch = 2,   // body: {"set": {field: value, ...}, "unset": [field, ...]}
+  kDelete = 3,  // body: empty
+  kDefine = 4,  // body: collection definition; collection = its name, key = ""
+};
+const char* ChangeKindName(ChangeKind kind);
+
+// One entry of the change log, and the unit of replication.
+struct Change {
+  int64_t lsn = 0;           // position in this region's log; local, not replicated
+  crdt::Dot dot;             // (origin region, seq)
+  crdt::Hlc hlc;
+  std::string collection;
+  std::string key;
+  ChangeKind kind = ChangeKind::kPut;
+  crdt::VersionVector ctx;   // the document versions the writer had seen
+  std::string body;          // JSON text, per kind (see ChangeKind)
+};
+
+struct WriteAck {
+  std::string key;
+  std::string version;       // opaque token for ETag / If-Match
+  crdt::Dot dot;
+  crdt::Hlc hlc;
+  bool created = false;      // the document did not exist (or was deleted) before
+  std::string session;       // token for read-your-writes at any region
+};
+
+struct Document {
+  std::string key;
+  std::string value;         // JSON text of the visible value
+  std::string version;
+  crdt::Hlc hlc;
+  crdt::RegionId origin;
+  bool conflicted = false;
+};
+
+struct DocPage {
+  std::vector<Document> docs;
+  std::optional<std::string> next;  // last key of this page when more may follow
+};
+
+struct ChangePage {
+  std::vector<Change> changes;
+  int64_t next = 0;           // pass back as `since` to resume
+};
+
+struct CollectionInfo {
+  std::string name;
+  std::string definition;     // JSON text: {"policy": ..., ...}
+  bool defined = false;       // false: implicit (documents exist, never defined): lww
+  crdt::Hlc hlc;
+  crdt::RegionId origin;
+};
+
+enum class AckLevel { kLocal, kOne, kMajority, kAll };
+
+}  // namespace region

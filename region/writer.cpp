@@ -1,0 +1,127 @@
+#include "region/writer.h"
+
+#include <algorithm>
+#include <future>
+
+namespace region {
+
+using crdt::Status;
+
+struct Writer::Pending {
+  Job job;
+  Status status;
+  std::promise<void> done;
+};
+
+Writer::Writer(std::unique_ptr<Store> store, TxnState initial, WriterOptions options, Finalizer finalizer,
+               CommitListener on_commit)
+    : store_(std::move(store)),
+      options_(options),
+      finalizer_(std::move(finalizer)),
+      on_commit_(std::move(on_commit)),
+      committed_(std::move(initial)) {
+  thread_ = std::thread([this] { Loop(); });
+}
+
+Writer::~Writer() { Stop(); }
+
+Status Writer::Run(Job job) {
+  Pending pending{std::move(job), Status(), {}};
+  auto done = pending.done.get_future();
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_) return Status::Unavailable("shutting-down", "the region is shutting down");
+    queue_.push_back(&pending);
+  }
+  cv_.notify_one();
+  done.wait();
+  return pending.status;
+}
+
+void Writer::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+TxnState Writer::Committed() const {
+  std::lock_guard lock(mu_);
+  return committed_;
+}
+
+WriterStats Writer::Stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void Writer::Loop() {
+  std::vector<Pending*> batch;
+  const size_t max_batch = static_cast<size_t>(std::max(1, options_.max_batch));
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) return;  // stopping, and everything queued is done
+      while (!queue_.empty() && batch.size() < max_batch) {
+        batch.push_back(queue_.front());
+        queue_.pop_front();
+      }
+    }
+    RunBatch(batch);
+    batch.clear();
+  }
+}
+
+void Writer::RunBatch(std::vector<Pending*>& batch) {
+  TxnState working;
+  {
+    std::lock_guard lock(mu_);
+    working = committed_;
+  }
+  Status fatal = store_->Begin();
+  if (fatal.ok()) {
+    WriteTxn txn(*store_, working);
+    for (Pending* p : batch) {
+      try {
+        p->status = p->job(txn);
+      } catch (const std::exception& e) {
+        // A job that throws may have written half its rows: the whole batch goes.
+        p->status = Status(crdt::Code::kInternal, "storage", std::string("write failed: ") + e.what());
+      }
+      if (!p->status.ok() && p->status.reason() == "storage") {
+        fatal = p->status;
+        break;
+      }
+    }
+    if (fatal.ok()) fatal = finalizer_(txn);
+    if (fatal.ok()) fatal = store_->Commit();
+    if (!fatal.ok()) store_->Rollback();
+  }
+  {
+    std::lock_guard lock(mu_);
+    ++stats_.batches;
+    stats_.jobs += batch.size();
+    for (int i = 0; i < WriterStats::kBuckets; ++i) {
+      if (static_cast<int>(batch.size()) <= WriterStats::kBatchBuckets[i]) ++stats_.batch_le[i];
+    }
+    if (fatal.ok()) {
+      committed_ = working;
+    } else {
+      ++stats_.failed_batches;
+    }
+  }
+  if (fatal.ok()) {
+    on_commit_(working);
+  } else {
+    const Status failed(crdt::Code::kInternal, "storage",
+                        "the write was rolled back: " + fatal.message());
+    for (Pending* p : batch) p->status = failed;
+  }
+  for (Pending* p : batch) p->done.set_value();
+}
+
+}  // namespace region

@@ -1,0 +1,112 @@
+// Writer: the one thread that writes a region's database, with group commit.
+//
+// Callers hand in jobs and block until the transaction holding their job has committed
+// durably (or failed). The thread takes every queued job (up to max_batch), runs them in
+// one SQLite transaction, commits once and only then answers all of them: each write is as
+// durable as with one transaction per write, and one fsync serves the whole batch.
+//
+// Job contract: a job validates before it writes, so a job that returns an error other
+// than a storage error has written nothing; a storage error fails the whole batch, which
+// rolls back and answers every job in it with that error (never a half-applied write).
+// Jobs advance the in-memory mirror (TxnState) only through WriteTxn; it is published when
+// the batch commits and discarded when it rolls back.
+//
+// Thread-safety: Run() and Committed() may be called from any thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "crdt/status.h"
+#include "crdt/version_vector.h"
+#include "region/store.h"
+
+namespace region {
+
+// What the database holds, mirrored in memory and advanced by transactions.
+struct TxnState {
+  int64_t last_lsn = 0;          // log position of the newest change
+  uint64_t local_seq = 0;        // seq of the newest change this region originated
+  crdt::VersionVector applied;   // highest contiguous seq per origin, this region included
+  int64_t live_docs = 0;
+};
+
+// A job's view of the open transaction.
+class WriteTxn {
+ public:
+  WriteTxn(Store& store, TxnState& state) : store_(store), state_(state) {}
+  Store& store() { return store_; }
+  const TxnState& state() const { return state_; }
+  int64_t NextLsn() { return ++state_.last_lsn; }
+  uint64_t NextLocalSeq() { return ++state_.local_seq; }
+  void MarkApplied(const crdt::Dot& dot) { state_.applied.Add(dot); }
+  void AddLiveDocs(int64_t delta) { state_.live_docs += delta; }
+
+ private:
+  Store& store_;
+  TxnState& state_;
+};
+
+struct WriterOptions {
+  int max_batch = 1024;          // 1 turns group commit off: one transaction per job
+};
+
+struct WriterStats {
+  uint64_t batches = 0;
+  uint64_t jobs = 0;
+  uint64_t failed_batches = 0;
+  // Batch size histogram: counts of batches with size <= kBatchBuckets[i].
+  static constexpr int kBuckets = 8;
+  static constexpr int kBatchBuckets[kBuckets] = {1, 2, 4, 8, 16, 64, 256, 1024};
+  uint64_t batch_le[kBuckets] = {};
+};
+
+class Writer {
+ public:
+  using Job = std::function<crdt::Status(WriteTxn&)>;
+  // Runs inside every transaction after its jobs, before commit (persist the HLC, ...).
+  using Finalizer = std::function<crdt::Status(WriteTxn&)>;
+  // Runs after every successful commit with the published state, on the writer thread.
+  using CommitListener = std::function<void(const TxnState&)>;
+
+  Writer(std::unique_ptr<Store> store, TxnState initial, WriterOptions options, Finalizer finalizer,
+         CommitListener on_commit);
+  ~Writer();
+
+  // Runs `job` in the next batch and blocks until it is durable or failed.
+  // Unavailable("shutting-down") after Stop().
+  crdt::Status Run(Job job);
+
+  // Finishes every queued job, then stops the thread. Idempotent.
+  void Stop();
+
+  TxnState Committed() const;
+  WriterStats Stats() const;
+
+ private:
+  struct Pending;
+  void Loop();
+  void RunBatch(std::vector<Pending*>& batch);
+
+  std::unique_ptr<Store> store_;
+  const WriterOptions options_;
+  Finalizer finalizer_;
+  CommitListener on_commit_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending*> queue_;
+  bool stopping_ = false;
+  TxnState committed_;
+  WriterStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace region

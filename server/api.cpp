@@ -1,0 +1,305 @@
+#include "server/api.h"
+
+#include <charconv>
+#include <sstream>
+
+#include <Poco/Base64Decoder.h>
+#include <Poco/Base64Encoder.h>
+#include <nlohmann/json.hpp>
+
+#include "server/problem.h"
+
+namespace server {
+
+using crdt::Result;
+using crdt::Status;
+using nlohmann::json;
+
+namespace {
+
+constexpr int kMaxPageLimit = 1000;
+constexpr int kMaxWaitMs = 30000;
+
+std::string HlcJson(crdt::Hlc hlc) {
+  return "{\"wall_ms\":" + std::to_string(hlc.wall_ms()) + ",\"logical\":" + std::to_string(hlc.logical()) + "}";
+}
+
+// Integer query parameter: absent -> fallback; malformed or below `lo` -> 400; above `hi` -> hi.
+Result<int64_t> IntParam(const Request& r, const std::string& name, int64_t fallback, int64_t lo, int64_t hi) {
+  auto text = r.query(name);
+  if (!text) return fallback;
+  int64_t v = 0;
+  auto [ptr, ec] = std::from_chars(text->data(), text->data() + text->size(), v);
+  if (ec == std::errc::result_out_of_range && !text->empty() && (*text)[0] != '-') return hi;
+  if (ec != std::errc() || ptr != text->data() + text->size() || v < lo) {
+    return Status::InvalidArgument("invalid-parameter", "query parameter '" + name + "' must be an integer >= " +
+                                                            std::to_string(lo) + ", got '" + text->substr(0, 40) + "'");
+  }
+  return std::min(v, hi);
+}
+
+std::string Base64Url(const std::string& raw) {
+  std::ostringstream out;
+  Poco::Base64Encoder enc(out, Poco::BASE64_URL_ENCODING | Poco::BASE64_NO_PADDING);
+  enc.rdbuf()->setLineLength(0);
+  enc << raw;
+  enc.close();
+  return out.str();
+}
+
+Result<std::string> FromBase64Url(const std::string& text) {
+  try {
+    std::istringstream in(text);
+    Poco::Base64Decoder dec(in, Poco::BASE64_URL_ENCODING | Poco::BASE64_NO_PADDING);
+    std::string out((std::istreambuf_iterator<char>(dec)), std::istreambuf_iterator<char>());
+    return out;
+  } catch (const std::exception&) {
+    return Status::InvalidArgument("invalid-cursor", "the 'after' cursor is malformed; pass back a 'next' value");
+  }
+}
+
+Status RequireMediaType(const Request& r, const std::string& type) {
+  const std::string got = r.media_type();
+  if (got == type) return Status::Ok();
+  return Status(crdt::Code::kInvalidArgument, "unsupported-media-type",
+                "Content-Type must be " + type + (got.empty() ? " (none given)" : ", got " + got));
+}
+
+// Clients never assign HLCs or origins.
+Status RejectServerAssigned(const Request& r) {
+  for (const char* q : {"hlc", "origin"}) {
+    if (r.query(q)) {
+      return Status::InvalidArgument("server-assigned-field",
+                                     std::string("'") + q + "' is assigned by the server and cannot be given");
+    }
+  }
+  for (const char* h : {"X-Meridian-Hlc", "X-Meridian-Origin"}) {
+    if (r.header(h)) {
+      return Status::InvalidArgument("server-assigned-field",
+                                     std::string("header ") + h + " is assigned by the server and cannot be given");
+    }
+  }
+  return Status::Ok();
+}
+
+std::optional<std::string> EntityTag(const Request& r, const char* header) {
+  auto v = r.header(header);
+  if (!v) return std::nullopt;
+  std::string tag = *v;
+  if (tag.rfind("W/", 0) == 0) tag = tag.substr(2);
+  if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"') tag = tag.substr(1, tag.size() - 2);
+  return tag;
+}
+
+std::string DocJson(const region::Document& d) {
+  return "{\"key\":" + JsonQuote(d.key) + ",\"value\":" + d.value + ",\"version\":" + JsonQuote(d.version) +
+         ",\"hlc\":" + HlcJson(d.hlc) + ",\"origin\":" + JsonQuote(d.origin.str()) +
+         ",\"conflicted\":" + (d.conflicted ? "true" : "false") + "}";
+}
+
+Reply WithVersion(Reply reply, const std::string& version) {
+  reply.headers.emplace_back("ETag", "\"" + version + "\"");
+  return reply;
+}
+
+std::string VectorJson(const crdt::VersionVector& vv) {
+  std::string out = "{";
+  for (const auto& [origin, seq] : vv.entries()) {
+    if (out.size() > 1) out += ',';
+    out += JsonQuote(origin.str()) + ":" + std::to_string(seq);
+  }
+  return out + "}";
+}
+
+}  // namespace
+
+std::vector<Route> Api::Routes() {
+  auto bind = [this](Reply (Api::*fn)(Request&)) { return [this, fn](Request& r) { return (this->*fn)(r); }; };
+  auto write = [this](region::ChangeKind kind) { return [this, kind](Request& r) { return WriteDoc(r, kind); }; };
+  const std::string doc = "/v1/collections/{c}/docs/{key}";
+  return {
+      {"GET", "/healthz", "healthz", bind(&Api::Healthz)},
+      {"GET", "/readyz", "readyz", bind(&Api::Readyz)},
+      {"GET", "/metrics", "metrics", bind(&Api::MetricsText)},
+      {"GET", "/v1/collections", "collections", bind(&Api::ListCollections)},
+      {"PUT", "/v1/collections/{c}", "collection", bind(&Api::PutCollection)},
+      {"GET", "/v1/collections/{c}", "collection", bind(&Api::GetCollection)},
+      {"GET", "/v1/collections/{c}/docs", "docs", bind(&Api::ListDocs)},
+      {"GET", doc, "doc", bind(&Api::GetDoc)},
+      {"PUT", doc, "doc", write(region::ChangeKind::kPut)},
+      {"PATCH", doc, "doc", write(region::ChangeKind::kPatch)},
+      {"DELETE", doc, "doc", write(region::ChangeKind::kDelete)},
+      {"GET", "/v1/changes", "changes", bind(&Api::Changes)},
+      {"GET", "/v1/cluster", "cluster", bind(&Api::Cluster)},
+      {"GET", "/v1/digest", "digest", bind(&Api::Digest)},
+  };
+}
+
+Reply Api::Healthz(Request&) {
+  return JsonReply(200, "{\"status\":\"ok\",\"region\":" + JsonQuote(node_.region().str()) + "}");
+}
+
+Reply Api::Readyz(Request&) {
+  if (node_.closed()) return ProblemReply(Status::Unavailable("shutting-down", "the region is shutting down"));
+  return JsonReply(200, "{\"status\":\"ready\",\"region\":" + JsonQuote(node_.region().str()) + "}");
+}
+
+Reply Api::MetricsText(Request&) {
+  Reply reply;
+  reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  reply.body = metrics_ ? metrics_->Render(node_.Stats()) : "";
+  return reply;
+}
+
+namespace {
+std::string CollectionJson(const region::CollectionInfo& c) {
+  json def = json::parse(c.definition, nullptr, false);
+  json out = json::object();
+  out["name"] = c.name;
+  out["policy"] = def.is_object() ? def.value("policy", "lww") : "lww";
+  if (def.is_object()) {
+    for (const auto& [k, v] : def.items()) out[k] = v;
+  }
+  out["defined"] = c.defined;
+  if (c.defined) {
+    out["hlc"] = {{"wall_ms", c.hlc.wall_ms()}, {"logical", c.hlc.logical()}};
+    out["origin"] = c.origin.str();
+  }
+  return out.dump();
+}
+}  // namespace
+
+Reply Api::ListCollections(Request&) {
+  auto all = node_.Collections();
+  if (!all.ok()) return ProblemReply(all.status());
+  std::string body = "{\"collections\":[";
+  for (size_t i = 0; i < all->size(); ++i) body += (i ? "," : "") + CollectionJson((*all)[i]);
+  return JsonReply(200, body + "]}");
+}
+
+Reply Api::GetCollection(Request& r) {
+  auto all = node_.Collections();
+  if (!all.ok()) return ProblemReply(all.status());
+  for (const auto& c : *all) {
+    if (c.name == r.param("c")) return JsonReply(200, CollectionJson(c));
+  }
+  if (Status s = region::ValidateCollectionName(r.param("c")); !s.ok()) return ProblemReply(s);
+  return ProblemReply(Status::NotFound("not-found", "no collection '" + r.param("c") + "'"));
+}
+
+Reply Api::PutCollection(Request& r) {
+  if (Status s = RequireMediaType(r, "application/json"); !s.ok()) return ProblemReply(s);
+  auto body = r.Body();
+  if (!body.ok()) return ProblemReply(body.status());
+  auto info = node_.DefineCollection(r.param("c"), *body);
+  if (!info.ok()) return ProblemReply(info.status());
+  return JsonReply(200, CollectionJson(*info));
+}
+
+Reply Api::ListDocs(Request& r) {
+  auto limit = IntParam(r, "limit", 100, 1, kMaxPageLimit);
+  if (!limit.ok()) return ProblemReply(limit.status());
+  std::string after;
+  if (auto cursor = r.query("after"); cursor && !cursor->empty()) {
+    auto decoded = FromBase64Url(*cursor);
+    if (!decoded.ok()) return ProblemReply(decoded.status());
+    after = std::move(decoded).value();
+  }
+  auto page = node_.List(r.param("c"), r.query("prefix").value_or(""), after, static_cast<int>(*limit));
+  if (!page.ok()) return ProblemReply(page.status());
+  std::string body = "{\"docs\":[";
+  for (size_t i = 0; i < page->docs.size(); ++i) body += (i ? "," : "") + DocJson(page->docs[i]);
+  body += "],\"next\":" + (page->next ? JsonQuote(Base64Url(*page->next)) : std::string("null")) + "}";
+  return JsonReply(200, std::move(body));
+}
+
+Reply Api::GetDoc(Request& r) {
+  if (auto token = r.header("X-Meridian-Session")) {
+    auto vv = crdt::VersionVector::Decode(*token);
+    if (!vv.ok()) {
+      return ProblemReply(Status::InvalidArgument("invalid-session", "X-Meridian-Session is not a session token"));
+    }
+    if (Status s = node_.WaitForSession(*vv, options_.session_wait_ms); !s.ok()) return ProblemReply(s);
+  }
+  auto doc = node_.Get(r.param("c"), r.param("key"));
+  if (!doc.ok()) return ProblemReply(doc.status());
+  if (auto none_match = EntityTag(r, "If-None-Match"); none_match && *none_match == doc->version) {
+    Reply reply;
+    reply.status = 304;
+    return WithVersion(std::move(reply), doc->version);
+  }
+  return WithVersion(JsonReply(200, DocJson(*doc)), doc->version);
+}
+
+Reply Api::WriteDoc(Request& r, region::ChangeKind kind) {
+  if (Status s = RejectServerAssigned(r); !s.ok()) return ProblemReply(s);
+  if (auto ack = r.query("ack"); ack && *ack != "local") {
+    return ProblemReply(Status::InvalidArgument("invalid-parameter", "ack must be 'local' in this version"));
+  }
+  region::WriteRequest req{r.param("c"), r.param("key"), "", EntityTag(r, "If-Match")};
+  if (kind != region::ChangeKind::kDelete) {
+    const char* type = kind == region::ChangeKind::kPatch ? "application/merge-patch+json" : "application/json";
+    if (Status s = RequireMediaType(r, type); !s.ok()) return ProblemReply(s);
+    auto body = r.Body();
+    if (!body.ok()) return ProblemReply(body.status());
+    req.body = std::move(body).value();
+  }
+  Result<region::WriteAck> ack = kind == region::ChangeKind::kPut     ? node_.Put(req)
+                                 : kind == region::ChangeKind::kPatch ? node_.Patch(req)
+                                                                      : node_.Delete(req);
+  if (!ack.ok()) return ProblemReply(ack.status());
+  Reply reply = JsonReply(ack->created ? 201 : 200,
+                          "{\"key\":" + JsonQuote(ack->key) + ",\"version\":" + JsonQuote(ack->version) +
+                              ",\"hlc\":" + HlcJson(ack->hlc) + ",\"origin\":" + JsonQuote(ack->dot.origin.str()) +
+                              ",\"seq\":" + std::to_string(ack->dot.seq) + "}");
+  reply.headers.emplace_back("X-Meridian-Session", ack->session);
+  return WithVersion(std::move(reply), ack->version);
+}
+
+Reply Api::Changes(Request& r) {
+  auto since = IntParam(r, "since", 0, 0, INT64_MAX);
+  auto limit = IntParam(r, "limit", 100, 1, kMaxPageLimit);
+  auto wait = IntParam(r, "wait_ms", 0, 0, kMaxWaitMs);
+  for (const auto* p : {&since, &limit, &wait}) {
+    if (!p->ok()) return ProblemReply(p->status());
+  }
+  auto page = node_.Changes(*since, static_cast<int>(*limit), static_cast<int>(*wait));
+  if (!page.ok()) return ProblemReply(page.status());
+  std::string body = "{\"changes\":[";
+  bool first = true;
+  for (const auto& c : page->changes) {
+    body += first ? "" : ",";
+    first = false;
+    body += "{\"cursor\":" + JsonQuote(std::to_string(c.lsn)) + ",\"origin\":" + JsonQuote(c.dot.origin.str()) +
+            ",\"seq\":" + std::to_string(c.dot.seq) + ",\"hlc\":" + HlcJson(c.hlc) +
+            ",\"collection\":" + JsonQuote(c.collection) + ",\"op\":" + JsonQuote(region::ChangeKindName(c.kind));
+    switch (c.kind) {
+      case region::ChangeKind::kPut: body += ",\"key\":" + JsonQuote(c.key) + ",\"value\":" + c.body; break;
+      case region::ChangeKind::kPatch: body += ",\"key\":" + JsonQuote(c.key) + ",\"patch\":" + c.body; break;
+      case region::ChangeKind::kDelete: body += ",\"key\":" + JsonQuote(c.key); break;
+      case region::ChangeKind::kDefine: body += ",\"definition\":" + c.body; break;
+    }
+    body += ",\"context\":" + VectorJson(c.ctx) + "}";
+  }
+  body += "],\"next\":" + JsonQuote(std::to_string(page->next)) + "}";
+  return JsonReply(200, std::move(body));
+}
+
+Reply Api::Cluster(Request&) {
+  const region::NodeStats s = node_.Stats();
+  return JsonReply(200, "{\"region\":" + JsonQuote(node_.region().str()) + ",\"hlc\":" + HlcJson(s.hlc) +
+                            ",\"applied\":" + VectorJson(s.applied) + ",\"peers\":[]}");
+}
+
+Reply Api::Digest(Request&) {
+  auto d = node_.Digest();
+  if (!d.ok()) return ProblemReply(d.status());
+  std::string body = "{\"digest\":" + JsonQuote(d->digest) + ",\"collections\":{";
+  for (size_t i = 0; i < d->collections.size(); ++i) {
+    body += (i ? "," : "") + JsonQuote(d->collections[i].first) + ":" + JsonQuote(d->collections[i].second);
+  }
+  body += "},\"applied\":" + VectorJson(d->applied) + "}";
+  return JsonReply(200, std::move(body));
+}
+
+}  // namespace server

@@ -1,0 +1,140 @@
+#include "server/app.h"
+
+#include <iostream>
+
+#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerParams.h>
+#include <Poco/Net/ServerSocket.h>
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/ThreadPool.h>
+#include <Poco/Util/HelpFormatter.h>
+#include <Poco/Util/Option.h>
+#include <Poco/Util/OptionSet.h>
+
+#include "region/node.h"
+#include "server/api.h"
+#include "server/log.h"
+#include "server/metrics.h"
+#include "server/router.h"
+
+namespace server {
+
+using Poco::Util::Option;
+
+void MeridianApp::defineOptions(Poco::Util::OptionSet& options) {
+  ServerApplication::defineOptions(options);
+  auto add = [&](const char* name, const char* arg, const char* help, bool repeatable = false) {
+    Option o(name, "", help, false);
+    if (arg) o.argument(arg);
+    o.repeatable(repeatable);
+    options.addOption(o);
+  };
+  add("help", nullptr, "print this help and exit");
+  add("region", "ID", "this region's id, ^[a-z][a-z0-9-]{0,31}$ (required)");
+  add("listen", "HOST:PORT", "address to serve HTTP on; port 0 picks a free port (default 127.0.0.1:7001)");
+  add("data-dir", "DIR", "directory of this region's database (default data/<region>)");
+  add("peer", "ID=URL", "a peer region and its base URL, e.g. eu-west=http://127.0.0.1:7002 (repeatable)", true);
+  add("config", "FILE", "JSON config file; flags override its settings");
+  add("cluster-secret-file", "FILE", "file holding the secret peers share to sign replication requests");
+  add("durability", "MODE", "full (default: fsync every commit), normal, or off");
+  add("max-batch", "N", "most writes per group commit; 1 turns group commit off (default 1024)");
+  add("max-body-bytes", "N", "largest request body accepted (default 16777216)");
+  add("http-threads", "N", "HTTP worker threads: clients + peers + long polls (default 128)");
+  add("log-level", "LEVEL", "debug, info (default), warning or error");
+}
+
+void MeridianApp::handleOption(const std::string& name, const std::string& value) {
+  ServerApplication::handleOption(name, value);
+  if (name == "help") {
+    help_ = true;
+    stopOptionsProcessing();
+    return;
+  }
+  flags_[name].push_back(value);
+}
+
+void MeridianApp::PrintHelp() {
+  Poco::Util::HelpFormatter help(options());
+  help.setCommand(commandName());
+  help.setUsage("--region=ID [--listen=HOST:PORT] [--data-dir=DIR] [--peer=ID=URL ...] [OPTIONS]");
+  help.setHeader(
+      "Meridian: one region of a multi-leader geo-replicated document store.\n"
+      "Serves the v1 REST API on --listen and stores data durably in --data-dir.");
+  help.setFooter("Example: meridian --region=us-east --listen=127.0.0.1:7001 --data-dir=/var/lib/meridian");
+  help.format(std::cout);
+}
+
+int MeridianApp::main(const std::vector<std::string>& args) {
+  if (help_) {
+    PrintHelp();
+    return EXIT_OK;
+  }
+  if (!args.empty()) {
+    std::cerr << "meridian: unexpected argument '" << args[0] << "' (flags look like --name=value; see --help)\n";
+    return EXIT_USAGE;
+  }
+  flags_.erase("daemon");
+  flags_.erase("umask");
+  flags_.erase("pidfile");
+  auto config = ResolveConfig(flags_);
+  if (!config.ok()) {
+    std::cerr << "meridian: " << config.status().message() << " (see --help)\n";
+    return EXIT_USAGE;
+  }
+  const ServerConfig& cfg = *config;
+  InitLogging(cfg.region.str(), cfg.log_level);
+
+  region::NodeOptions nopts;
+  nopts.region = cfg.region;
+  nopts.data_dir = cfg.data_dir;
+  nopts.durability = cfg.durability;
+  nopts.max_batch = cfg.max_batch;
+  auto opened = region::Node::Open(nopts);
+  if (!opened.ok()) {
+    std::cerr << "meridian: cannot open region " << cfg.region.str() << ": " << opened.status().message() << "\n";
+    return EXIT_CANTCREAT;
+  }
+  std::unique_ptr<region::Node> node = std::move(opened).value();
+
+  Api api(*node, ApiOptions{});
+  std::vector<Route> routes = api.Routes();
+  Metrics metrics(Router::RouteNames(routes));
+  api.SetMetrics(&metrics);
+
+  Poco::Net::ServerSocket socket;
+  try {
+    socket.bind(Poco::Net::SocketAddress(cfg.listen_host, cfg.listen_port), /*reuseAddress=*/true);
+    socket.listen(1024);
+  } catch (const Poco::Exception& e) {
+    std::cerr << "meridian: cannot listen on " << cfg.listen_host << ":" << cfg.listen_port << ": "
+              << e.displayText() << "\n";
+    return EXIT_UNAVAILABLE;
+  }
+  auto* params = new Poco::Net::HTTPServerParams;
+  params->setMaxThreads(cfg.http_threads);
+  params->setMaxQueued(4096);
+  params->setKeepAlive(true);
+  params->setKeepAliveTimeout(Poco::Timespan(10, 0));
+  params->setMaxKeepAliveRequests(0);  // unlimited
+  params->setServerName("meridian");
+  Poco::ThreadPool pool("http", 4, cfg.http_threads + 4);
+  Poco::Net::HTTPServer http(new Router(std::move(routes), metrics, cfg.max_body_bytes), pool, socket, params);
+  http.start();
+
+  const std::string url = "http://" + cfg.listen_host + ":" + std::to_string(socket.address().port());
+  std::cout << "meridian: region " << cfg.region.str() << " listening on " << url << std::endl;
+  Log(LogLevel::kInfo, "listening",
+      {{"url", url}, {"data_dir", cfg.data_dir}, {"max_batch", std::to_string(cfg.max_batch)}});
+
+  waitForTerminationRequest();
+
+  Log(LogLevel::kInfo, "shutting down: finishing in-flight requests");
+  http.stopAll(/*abortCurrent=*/false);
+  node->BeginShutdown();
+  pool.joinAll();
+  node->Close();
+  Log(LogLevel::kInfo, "stopped cleanly");
+  return EXIT_OK;
+}
+
+}  // namespace server

@@ -1,0 +1,51 @@
+// ServerConfig: every setting of the meridian process, from flags and an optional JSON
+// config file (flags win). Validation happens here, once, with messages that name the
+// setting, so a bad start-up fails before anything is opened.
+//
+// Config file (JSON), every key optional:
+//   {"region": "us-east", "listen": "127.0.0.1:7001", "data_dir": "data/us-east",
+//    "peers": {"eu-west": "http://127.0.0.1:7002"}, "cluster_secret_file": "secret",
+//    "durability": "full", "max_batch": 1024, "max_body_bytes": 16777216,
+//    "http_threads": 128, "log_level": "info"}
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "crdt/status.h"
+#include "crdt/version_vector.h"
+#include "region/store.h"
+#include "server/log.h"
+
+namespace server {
+
+struct Peer {
+  crdt::RegionId id;
+  std::string url;  // http://host:port
+};
+
+struct ServerConfig {
+  crdt::RegionId region;
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 7001;
+  std::string data_dir;
+  std::vector<Peer> peers;
+  std::string cluster_secret_file;
+  region::Durability durability = region::Durability::kFull;
+  int max_batch = 1024;
+  size_t max_body_bytes = 16 * 1024 * 1024;
+  int http_threads = 128;
+  LogLevel log_level = LogLevel::kInfo;
+};
+
+// Raw settings as given: flag name -> values (repeatable flags keep every value).
+using RawSettings = std::map<std::string, std::vector<std::string>>;
+
+// Builds the configuration: the file named by settings["config"] (if any) first, then the
+// flags over it. InvalidArgument("invalid-config") names the offending setting.
+crdt::Result<ServerConfig> ResolveConfig(const RawSettings& flags);
+
+}  // namespace server

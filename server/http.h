@@ -1,0 +1,76 @@
+// The HTTP vocabulary of server/: a parsed request, a reply value, and the route table.
+//
+// Handlers are functions Request& -> Reply: they parse and validate, make one call into
+// region::Node, and encode the answer. Every error becomes a Reply through ProblemReply
+// (problem.h), the one place that maps a Status to an HTTP status.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "crdt/status.h"
+
+namespace Poco::Net {
+class HTTPServerRequest;
+}
+
+namespace server {
+
+struct Reply {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool close = false;  // close the connection after this reply
+};
+
+class Request {
+ public:
+  Request(Poco::Net::HTTPServerRequest& raw, std::string path, std::string raw_query, size_t max_body);
+
+  const std::string& method() const { return method_; }
+  const std::string& path() const { return path_; }
+  // Percent-decoded path parameter captured by the route ({c}, {key}).
+  const std::string& param(const std::string& name) const;
+  // Percent-decoded query parameter; first occurrence wins.
+  std::optional<std::string> query(const std::string& name) const;
+  std::optional<std::string> header(const std::string& name) const;
+  // The media type of Content-Type, lower-cased, without parameters ("" when absent).
+  std::string media_type() const;
+
+  // Reads the whole body. ResourceExhausted("payload-too-large") when it exceeds the
+  // configured limit, decided from Content-Length before reading when it is given.
+  crdt::Result<std::string> Body();
+  // True when a body was sent and not read completely (the connection must then close).
+  bool body_unread() const;
+
+  std::map<std::string, std::string>& params() { return params_; }
+
+ private:
+  Poco::Net::HTTPServerRequest& raw_;
+  std::string method_;
+  std::string path_;
+  std::vector<std::pair<std::string, std::string>> query_;
+  std::map<std::string, std::string> params_;
+  size_t max_body_;
+  bool body_read_ = false;
+};
+
+using Handler = std::function<Reply(Request&)>;
+
+struct Route {
+  std::string method;
+  std::string pattern;  // "/v1/collections/{c}/docs/{key}": {x} matches one segment
+  std::string name;     // label for metrics, e.g. "doc"
+  Handler handler;
+};
+
+// JSON string literal for `s` (quoted and escaped).
+std::string JsonQuote(const std::string& s);
+Reply JsonReply(int status, std::string body);
+
+}  // namespace server

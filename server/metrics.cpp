@@ -1,0 +1,94 @@
+#include "server/metrics.h"
+
+#include <cstdio>
+
+namespace server {
+
+Metrics::Metrics(std::vector<std::string> route_names) : names_(std::move(route_names)) {
+  names_.push_back("unmatched");
+  for (size_t i = 0; i < names_.size(); ++i) latency_.push_back(std::make_unique<Histogram>());
+}
+
+void Metrics::Observe(int route, const std::string& method, int status, double seconds) {
+  const int idx = route < 0 ? static_cast<int>(names_.size()) - 1 : route;
+  Histogram& h = *latency_[static_cast<size_t>(idx)];
+  for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+    if (seconds <= kLatencyBuckets[i]) h.le[i].fetch_add(1, std::memory_order_relaxed);
+  }
+  h.count.fetch_add(1, std::memory_order_relaxed);
+  h.sum_micros.fetch_add(static_cast<uint64_t>(seconds * 1e6), std::memory_order_relaxed);
+  std::lock_guard lock(mu_);
+  ++requests_[{idx, method, status}];
+}
+
+namespace {
+std::string Num(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+}  // namespace
+
+std::string Metrics::Render(const region::NodeStats& node) const {
+  std::string out;
+  out += "# HELP meridian_http_requests_total HTTP requests by route, method and status.\n";
+  out += "# TYPE meridian_http_requests_total counter\n";
+  {
+    std::lock_guard lock(mu_);
+    for (const auto& [k, n] : requests_) {
+      const auto& [idx, method, status] = k;
+      out += "meridian_http_requests_total{route=\"" + names_[static_cast<size_t>(idx)] + "\",method=\"" +
+             method + "\",code=\"" + std::to_string(status) + "\"} " + std::to_string(n) + "\n";
+    }
+  }
+  out += "# HELP meridian_http_request_duration_seconds HTTP request latency by route.\n";
+  out += "# TYPE meridian_http_request_duration_seconds histogram\n";
+  for (size_t r = 0; r < names_.size(); ++r) {
+    const Histogram& h = *latency_[r];
+    const uint64_t count = h.count.load();
+    if (count == 0) continue;
+    const std::string label = "route=\"" + names_[r] + "\"";
+    for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+      out += "meridian_http_request_duration_seconds_bucket{" + label + ",le=\"" + Num(kLatencyBuckets[i]) +
+             "\"} " + std::to_string(h.le[i].load()) + "\n";
+    }
+    out += "meridian_http_request_duration_seconds_bucket{" + label + ",le=\"+Inf\"} " + std::to_string(count) + "\n";
+    out += "meridian_http_request_duration_seconds_sum{" + label + "} " + Num(h.sum_micros.load() / 1e6) + "\n";
+    out += "meridian_http_request_duration_seconds_count{" + label + "} " + std::to_string(count) + "\n";
+  }
+
+  const region::WriterStats& w = node.writer;
+  out += "# HELP meridian_commit_batch_size Writes per group-commit transaction.\n";
+  out += "# TYPE meridian_commit_batch_size histogram\n";
+  for (int i = 0; i < region::WriterStats::kBuckets; ++i) {
+    out += "meridian_commit_batch_size_bucket{le=\"" + std::to_string(region::WriterStats::kBatchBuckets[i]) +
+           "\"} " + std::to_string(w.batch_le[i]) + "\n";
+  }
+  out += "meridian_commit_batch_size_bucket{le=\"+Inf\"} " + std::to_string(w.batches) + "\n";
+  out += "meridian_commit_batch_size_sum " + std::to_string(w.jobs) + "\n";
+  out += "meridian_commit_batch_size_count " + std::to_string(w.batches) + "\n";
+  out += "# HELP meridian_commit_failures_total Group-commit transactions rolled back.\n";
+  out += "# TYPE meridian_commit_failures_total counter\n";
+  out += "meridian_commit_failures_total " + std::to_string(w.failed_batches) + "\n";
+
+  out += "# HELP meridian_documents Live documents in this region.\n";
+  out += "# TYPE meridian_documents gauge\n";
+  out += "meridian_documents " + std::to_string(node.live_docs) + "\n";
+  out += "# HELP meridian_change_log_position Position of the newest change in this region's log.\n";
+  out += "# TYPE meridian_change_log_position gauge\n";
+  out += "meridian_change_log_position " + std::to_string(node.last_lsn) + "\n";
+  out += "# HELP meridian_hlc_wall_ms Wall part of this region's hybrid logical clock.\n";
+  out += "# TYPE meridian_hlc_wall_ms gauge\n";
+  out += "meridian_hlc_wall_ms " + std::to_string(node.hlc.wall_ms()) + "\n";
+  out += "# HELP meridian_hlc_logical Logical part of this region's hybrid logical clock.\n";
+  out += "# TYPE meridian_hlc_logical gauge\n";
+  out += "meridian_hlc_logical " + std::to_string(node.hlc.logical()) + "\n";
+  out += "# HELP meridian_applied_seq Highest contiguous change seq applied, per origin region.\n";
+  out += "# TYPE meridian_applied_seq gauge\n";
+  for (const auto& [origin, seq] : node.applied.entries()) {
+    out += "meridian_applied_seq{origin=\"" + origin.str() + "\"} " + std::to_string(seq) + "\n";
+  }
+  return out;
+}
+
+}  // namespace server

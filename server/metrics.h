@@ -1,0 +1,46 @@
+// HTTP metrics and the Prometheus text exposition of everything /metrics shows.
+//
+// Thread-safe: Observe() is called by every request thread (atomics for the latency
+// histograms, one short mutex for the per-status counters).
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "region/node.h"
+
+namespace server {
+
+class Metrics {
+ public:
+  static constexpr std::array<double, 12> kLatencyBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                             0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+
+  explicit Metrics(std::vector<std::string> route_names);
+
+  // `route` indexes the names given at construction; -1 for unmatched requests.
+  void Observe(int route, const std::string& method, int status, double seconds);
+
+  // The Prometheus text format (version 0.0.4) for requests and the node's state.
+  std::string Render(const region::NodeStats& node) const;
+
+ private:
+  struct Histogram {
+    std::array<std::atomic<uint64_t>, kLatencyBuckets.size()> le{};
+    std::atomic<uint64_t> count{0};
+    std::atomic<uint64_t> sum_micros{0};
+  };
+
+  std::vector<std::string> names_;  // routes, then "unmatched"
+  std::vector<std::unique_ptr<Histogram>> latency_;
+  mutable std::mutex mu_;
+  std::map<std::tuple<int, std::string, int>, uint64_t> requests_;
+};
+
+}  // namespace server

@@ -1,0 +1,43 @@
+// Router: the POCO request-handler factory that dispatches requests through the route table.
+//
+// Every request gets an answer: unknown paths 404 and known paths with another method 405
+// with Allow (never POCO's 501), and any exception a handler lets escape becomes a 500
+// problem instead of a dropped connection. A request whose body was not read closes its
+// connection so that the unread bytes are never parsed as the next request.
+//
+// Thread-safety: immutable after construction; one Router serves all server threads.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <Poco/Net/HTTPRequestHandlerFactory.h>
+
+#include "server/http.h"
+#include "server/metrics.h"
+
+namespace server {
+
+class Router : public Poco::Net::HTTPRequestHandlerFactory {
+ public:
+  Router(std::vector<Route> routes, Metrics& metrics, size_t max_body_bytes);
+
+  Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest& request) override;
+
+  void Dispatch(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) const;
+
+  static std::vector<std::string> RouteNames(const std::vector<Route>& routes);
+
+ private:
+  struct Compiled {
+    Route route;
+    std::vector<std::string> segments;  // "{x}" marks a parameter
+  };
+  Reply Handle(Poco::Net::HTTPServerRequest& raw, int* route_index, bool* close) const;
+
+  std::vector<Compiled> routes_;
+  Metrics& metrics_;
+  size_t max_body_;
+};
+
+}  // namespace server

@@ -1,0 +1,162 @@
+// The v1 API end to end against a real server process.
+#include <thread>
+
+#include <boost/test/unit_test.hpp>
+
+#include "tests/integration/fixture.h"
+
+using integration::Json;
+using integration::Server;
+using nlohmann::json;
+
+BOOST_AUTO_TEST_SUITE(api)
+
+BOOST_AUTO_TEST_CASE(put_get_patch_delete_round_trip_with_versions_and_sessions) {
+  Server s;
+  auto& h = s.http();
+  auto put = h.Put("/v1/collections/users/docs/ada", R"({"name":"Ada","langs":["en"]})");
+  BOOST_TEST_REQUIRE(put.status == 201, put.body);
+  const json ack = Json(put);
+  BOOST_TEST(ack["key"] == "ada");
+  BOOST_TEST(ack["origin"] == "us-east");
+  BOOST_TEST(ack["hlc"]["wall_ms"].get<uint64_t>() > 0u);
+  BOOST_TEST(put.header("etag") == "\"" + ack["version"].get<std::string>() + "\"");
+  BOOST_TEST(!put.header("x-meridian-session").empty());
+
+  auto get = h.Get("/v1/collections/users/docs/ada", {{"X-Meridian-Session", put.header("x-meridian-session")}});
+  BOOST_TEST_REQUIRE(get.status == 200);
+  BOOST_TEST(Json(get)["value"] == json::parse(R"({"name":"Ada","langs":["en"]})"));
+  BOOST_TEST(Json(get)["conflicted"] == false);
+  BOOST_TEST(get.header("etag") == put.header("etag"));
+  BOOST_TEST(h.Get("/v1/collections/users/docs/ada", {{"If-None-Match", put.header("etag")}}).status == 304);
+
+  auto replaced = h.Put("/v1/collections/users/docs/ada", R"({"name":"Ada L."})", {{"If-Match", put.header("etag")}});
+  BOOST_TEST(replaced.status == 200);
+  auto stale = h.Put("/v1/collections/users/docs/ada", R"({"name":"x"})", {{"If-Match", put.header("etag")}});
+  BOOST_TEST(stale.status == 412);
+  BOOST_TEST(Json(stale)["type"] == "urn:meridian:problem:version-mismatch");
+
+  auto patched = h.Patch("/v1/collections/users/docs/ada", R"({"born":1815,"name":null})");
+  BOOST_TEST(patched.status == 200);
+  BOOST_TEST(Json(h.Get("/v1/collections/users/docs/ada"))["value"] == json({{"born", 1815}}));
+
+  BOOST_TEST(h.Delete("/v1/collections/users/docs/ada").status == 200);
+  auto gone = h.Get("/v1/collections/users/docs/ada");
+  BOOST_TEST(gone.status == 404);
+  BOOST_TEST(gone.header("content-type") == "application/problem+json");
+  BOOST_TEST(h.Delete("/v1/collections/users/docs/ada").status == 404);
+}
+
+BOOST_AUTO_TEST_CASE(keys_may_hold_any_utf8_including_slashes) {
+  Server s;
+  auto& h = s.http();
+  const std::string key = "a/b c?d#é";
+  const std::string path = "/v1/collections/k/docs/" + testsupport::UrlEncode(key);
+  BOOST_TEST(h.Put(path, R"({"v":1})").status == 201);
+  auto got = h.Get(path);
+  BOOST_TEST_REQUIRE(got.status == 200);
+  BOOST_TEST(Json(got)["key"] == key);
+}
+
+BOOST_AUTO_TEST_CASE(list_pages_with_an_opaque_cursor) {
+  Server s;
+  auto& h = s.http();
+  for (int i = 0; i < 25; ++i) {
+    char key[16];
+    std::snprintf(key, sizeof key, "item-%02d", i);
+    BOOST_TEST_REQUIRE(h.Put(std::string("/v1/collections/list/docs/") + key, "{\"i\":" + std::to_string(i) + "}").status == 201);
+  }
+  BOOST_TEST(h.Put("/v1/collections/list/docs/other", "{}").status == 201);
+  std::vector<std::string> seen;
+  std::string after;
+  for (int page = 0; page < 10; ++page) {
+    auto r = h.Get("/v1/collections/list/docs?prefix=item-&limit=10" + (after.empty() ? "" : "&after=" + after));
+    BOOST_TEST_REQUIRE(r.status == 200, r.body);
+    const json body = Json(r);
+    for (const auto& d : body["docs"]) seen.push_back(d["key"]);
+    if (body["next"].is_null()) break;
+    after = body["next"];
+  }
+  BOOST_TEST(seen.size() == 25u);
+  BOOST_TEST(std::is_sorted(seen.begin(), seen.end()));
+  BOOST_TEST(Json(h.Get("/v1/collections/list/docs?limit=1000000"))["docs"].size() == 26u);  // clamped, not refused
+}
+
+BOOST_AUTO_TEST_CASE(change_feed_resumes_from_its_cursor_and_long_polls) {
+  Server s;
+  auto& h = s.http();
+  BOOST_TEST(h.Put("/v1/collections/f/docs/a", R"({"v":1})").status == 201);
+  BOOST_TEST(h.Patch("/v1/collections/f/docs/a", R"({"w":2})").status == 200);
+  auto first = Json(h.Get("/v1/changes?since=0&limit=1"));
+  BOOST_TEST_REQUIRE(first["changes"].size() == 1u);
+  BOOST_TEST(first["changes"][0]["op"] == "put");
+  BOOST_TEST(first["changes"][0]["value"] == json({{"v", 1}}));
+  const std::string next = first["next"];
+  auto second = Json(h.Get("/v1/changes?since=" + next));
+  BOOST_TEST_REQUIRE(second["changes"].size() == 1u);
+  BOOST_TEST(second["changes"][0]["op"] == "patch");
+  BOOST_TEST(second["changes"][0]["context"] == json({{"us-east", 1}}));
+
+  const std::string tail = second["next"];
+  std::thread writer([&] {
+    testsupport::HttpClient other(s.proc->url());
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    (void)other.Delete("/v1/collections/f/docs/a");
+  });
+  auto waited = Json(h.Get("/v1/changes?since=" + tail + "&wait_ms=10000"));
+  writer.join();
+  BOOST_TEST_REQUIRE(waited["changes"].size() == 1u);
+  BOOST_TEST(waited["changes"][0]["op"] == "delete");
+}
+
+BOOST_AUTO_TEST_CASE(collections_cluster_digest_health_and_metrics_answer) {
+  Server s;
+  auto& h = s.http();
+  BOOST_TEST(h.Put("/v1/collections/carts", R"({"policy":"lww"})").status == 200);
+  BOOST_TEST(h.Put("/v1/collections/carts/docs/c1", "{}").status == 201);
+  BOOST_TEST(h.Put("/v1/collections/loose/docs/x", "{}").status == 201);
+  auto cols = Json(h.Get("/v1/collections"));
+  BOOST_TEST_REQUIRE(cols["collections"].size() == 2u);
+  BOOST_TEST(cols["collections"][0]["name"] == "carts");
+  BOOST_TEST(cols["collections"][0]["defined"] == true);
+  BOOST_TEST(cols["collections"][1]["policy"] == "lww");
+  BOOST_TEST(Json(h.Get("/v1/collections/carts"))["policy"] == "lww");
+  BOOST_TEST(h.Get("/v1/collections/nothing").status == 404);
+
+  auto cluster = Json(h.Get("/v1/cluster"));
+  BOOST_TEST(cluster["region"] == "us-east");
+  BOOST_TEST(cluster["hlc"]["wall_ms"].get<uint64_t>() > 0u);
+  auto digest = Json(h.Get("/v1/digest"));
+  BOOST_TEST(digest["digest"].get<std::string>().size() == 64u);
+  BOOST_TEST(digest["collections"].contains("carts"));
+  BOOST_TEST(digest["applied"]["us-east"] == 3);
+
+  BOOST_TEST(h.Get("/healthz").status == 200);
+  BOOST_TEST(h.Get("/readyz").status == 200);
+  auto metrics = h.Get("/metrics");
+  BOOST_TEST(metrics.status == 200);
+  BOOST_TEST(metrics.header("content-type").find("text/plain") == 0u);
+  for (const char* needle : {"meridian_http_requests_total{route=\"doc\",method=\"PUT\",code=\"201\"} 2",
+                             "meridian_http_request_duration_seconds_bucket{route=\"doc\"",
+                             "meridian_commit_batch_size_count", "meridian_documents 2", "meridian_hlc_wall_ms"}) {
+    BOOST_TEST(metrics.body.find(needle) != std::string::npos, needle);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(sigterm_drains_and_data_survives_restart) {
+  Server s;
+  auto& h = s.http();
+  for (int i = 0; i < 50; ++i) {
+    BOOST_TEST_REQUIRE(h.Put("/v1/collections/d/docs/k" + std::to_string(i), "{\"i\":" + std::to_string(i) + "}").status == 201);
+  }
+  const std::string digest = Json(h.Get("/v1/digest"))["digest"];
+  BOOST_TEST(s.proc->Terminate() == 0);
+  BOOST_TEST(s.proc->Stderr().find("stopped cleanly") != std::string::npos);
+  s.Start();
+  BOOST_TEST(Json(s.http().Get("/v1/digest"))["digest"] == digest);
+  BOOST_TEST(Json(s.http().Get("/v1/collections/d/docs/k49"))["value"]["i"] == 49);
+  auto next = s.http().Put("/v1/collections/d/docs/after", "{}");
+  BOOST_TEST(Json(next)["seq"] == 51);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,191 @@
+// Bad input gets a clear problem+json answer with a stable type, and changes nothing.
+#include <chrono>
+
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
+#include <Poco/URI.h>
+#include <boost/test/unit_test.hpp>
+
+#include "tests/integration/fixture.h"
+
+using integration::Json;
+using integration::Server;
+using nlohmann::json;
+using testsupport::HttpResponse;
+
+namespace {
+
+void ExpectProblem(const HttpResponse& r, int status, const std::string& type) {
+  BOOST_TEST(r.status == status, r.body);
+  BOOST_TEST(r.header("content-type") == "application/problem+json");
+  const json body = Json(r);
+  BOOST_TEST(body["type"] == "urn:meridian:problem:" + type, r.body);
+  BOOST_TEST(body["status"] == status);
+  BOOST_TEST(body["detail"].is_string());
+  for (const char* leak : {"sqlite", "SELECT", "INSERT", "Exception", ".cpp"}) {
+    BOOST_TEST(r.body.find(leak) == std::string::npos, leak);
+  }
+}
+
+// Raw bytes over a socket, for requests no well-behaved client sends.
+std::string RawExchange(const std::string& url, const std::string& request, std::chrono::milliseconds timeout) {
+  Poco::URI uri(url);
+  Poco::Net::StreamSocket sock(Poco::Net::SocketAddress(uri.getHost(), uri.getPort()));
+  sock.setReceiveTimeout(Poco::Timespan(static_cast<long>(timeout.count() / 1000), 0));
+  sock.sendBytes(request.data(), static_cast<int>(request.size()));
+  std::string out;
+  char buf[4096];
+  try {
+    while (true) {
+      const int n = sock.receiveBytes(buf, sizeof buf);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+      if (out.find("\r\n\r\n") != std::string::npos && out.find("}") != std::string::npos) break;
+    }
+  } catch (const Poco::Exception&) {
+  }
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(bad_input)
+
+BOOST_AUTO_TEST_CASE(malformed_documents_are_rejected_and_nothing_is_written) {
+  Server s;
+  auto& h = s.http();
+  const std::string digest = Json(h.Get("/v1/digest"))["digest"];
+  const std::string path = "/v1/collections/c/docs/k";
+  ExpectProblem(h.Put(path, "{\"a\":"), 400, "invalid-json");
+  ExpectProblem(h.Put(path, ""), 400, "invalid-json");
+  ExpectProblem(h.Put(path, R"({"a":1,"a":2})"), 400, "duplicate-key");
+  ExpectProblem(h.Put(path, std::string(65, '[') + std::string(65, ']')), 400, "too-deep");
+  ExpectProblem(h.Put(path, "{\"a\":" + std::string(100000, '[')), 400, "too-deep");
+  ExpectProblem(h.Put(path, "[1]"), 400, "invalid-document");
+  ExpectProblem(h.Put(path, "\"text\""), 400, "invalid-document");
+  ExpectProblem(h.Patch(path, "[1]"), 400, "invalid-patch");
+  ExpectProblem(h.Put(path, "{\"s\":\"\xff\xfe\"}"), 400, "invalid-json");
+  BOOST_TEST(h.Get(path).status == 404);
+  BOOST_TEST(Json(h.Get("/v1/digest"))["digest"] == digest);
+}
+
+BOOST_AUTO_TEST_CASE(wrong_content_type_is_415) {
+  Server s;
+  auto& h = s.http();
+  const std::string path = "/v1/collections/c/docs/k";
+  ExpectProblem(h.Send("PUT", path, "{}", "text/plain"), 415, "unsupported-media-type");
+  ExpectProblem(h.Send("PUT", path, "{}", ""), 415, "unsupported-media-type");
+  ExpectProblem(h.Send("PATCH", path, "{}", "application/json"), 415, "unsupported-media-type");
+  ExpectProblem(h.Send("PUT", "/v1/collections/c", "{}", "text/plain"), 415, "unsupported-media-type");
+  BOOST_TEST(h.Send("PUT", path, "{}", "application/json; charset=utf-8").status == 201);
+}
+
+BOOST_AUTO_TEST_CASE(bodies_over_the_limit_get_413_before_being_read) {
+  Server s({"--max-body-bytes=4096"});
+  auto& h = s.http();
+  ExpectProblem(h.Put("/v1/collections/c/docs/k", "{\"a\":\"" + std::string(5000, 'x') + "\"}"), 413,
+                "payload-too-large");
+  // A client announcing 1 GB and sending nothing: the answer comes at once, the connection closes.
+  const auto start = std::chrono::steady_clock::now();
+  const std::string reply = RawExchange(
+      s.proc->url(),
+      "PUT /v1/collections/c/docs/k HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 1000000000\r\n\r\n{",
+      std::chrono::seconds(10));
+  BOOST_TEST(reply.find("HTTP/1.1 413") == 0u, reply);
+  BOOST_TEST(reply.find("payload-too-large") != std::string::npos);
+  BOOST_TEST((std::chrono::steady_clock::now() - start < std::chrono::seconds(5)));
+  // Chunked bodies are cut off at the limit too.
+  std::string chunked = "PUT /v1/collections/c/docs/k HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                        "Transfer-Encoding: chunked\r\n\r\n";
+  for (int i = 0; i < 8; ++i) chunked += "400\r\n" + std::string(1024, ' ') + "\r\n";
+  const std::string chunked_reply = RawExchange(s.proc->url(), chunked, std::chrono::seconds(10));
+  BOOST_TEST(chunked_reply.find("HTTP/1.1 413") == 0u, chunked_reply);
+  BOOST_TEST(h.Get("/v1/collections/c/docs/k").status == 404);
+  BOOST_TEST(h.Get("/healthz").status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(bad_collection_names_and_keys_are_400) {
+  Server s;
+  auto& h = s.http();
+  ExpectProblem(h.Put("/v1/collections/bad%20name/docs/k", "{}"), 400, "invalid-collection");
+  ExpectProblem(h.Put("/v1/collections/_system/docs/k", "{}"), 400, "invalid-collection");
+  ExpectProblem(h.Put("/v1/collections/a%2Fb/docs/k", "{}"), 400, "invalid-collection");
+  ExpectProblem(h.Put("/v1/collections/" + std::string(65, 'c') + "/docs/k", "{}"), 400, "invalid-collection");
+  ExpectProblem(h.Put("/v1/collections/bad!/docs/k", "{}"), 400, "invalid-collection");
+  ExpectProblem(h.Put("/v1/collections/bad!", R"({"policy":"lww"})"), 400, "invalid-collection");
+  ExpectProblem(h.Get("/v1/collections/bad!/docs"), 400, "invalid-collection");
+  ExpectProblem(h.Put("/v1/collections/c/docs/a%01b", "{}"), 400, "invalid-key");
+  ExpectProblem(h.Put("/v1/collections/c/docs/%FF", "{}"), 400, "invalid-key");
+  ExpectProblem(h.Put("/v1/collections/c/docs/" + std::string(1025, 'k'), "{}"), 400, "invalid-key");
+  ExpectProblem(h.Get("/v1/collections/c/docs/%zz"), 400, "invalid-path");
+}
+
+BOOST_AUTO_TEST_CASE(client_supplied_hlc_or_origin_is_refused) {
+  Server s;
+  auto& h = s.http();
+  const std::string path = "/v1/collections/c/docs/k";
+  ExpectProblem(h.Put(path, R"({"_hlc":{"wall_ms":1}})"), 400, "server-assigned-field");
+  ExpectProblem(h.Put(path, R"({"_origin":"eu-west"})"), 400, "server-assigned-field");
+  ExpectProblem(h.Patch(path, R"({"_hlc":1})"), 400, "server-assigned-field");
+  ExpectProblem(h.Put(path + "?hlc=123", "{}"), 400, "server-assigned-field");
+  ExpectProblem(h.Put(path + "?origin=eu-west", "{}"), 400, "server-assigned-field");
+  ExpectProblem(h.Put(path, "{}", {{"X-Meridian-Origin", "eu-west"}}), 400, "server-assigned-field");
+  BOOST_TEST(h.Get(path).status == 404);
+  // Ordinary fields named like metadata are data, not metadata.
+  BOOST_TEST(h.Put(path, R"({"origin":"LHR","hlc":"n/a"})").status == 201);
+}
+
+BOOST_AUTO_TEST_CASE(unknown_routes_are_404_and_wrong_methods_405_with_allow) {
+  Server s;
+  auto& h = s.http();
+  ExpectProblem(h.Get("/nope"), 404, "route-not-found");
+  ExpectProblem(h.Get("/v1/collections/c/docs/k/extra/bits"), 404, "route-not-found");
+  ExpectProblem(h.Get("/v1/collections/"), 404, "route-not-found");
+  ExpectProblem(h.Send("POST", "/v1/collections/c/docs/k", "{}", "application/json"), 405, "method-not-allowed");
+  auto r = h.Send("DELETE", "/v1/collections", "");
+  ExpectProblem(r, 405, "method-not-allowed");
+  BOOST_TEST(r.header("allow") == "GET");
+  BOOST_TEST(h.Send("POST", "/v1/collections/c/docs/k", "{}", "application/json").header("allow") ==
+             "GET, PUT, PATCH, DELETE");
+  ExpectProblem(h.Send("BREW", "/healthz", ""), 405, "method-not-allowed");
+}
+
+BOOST_AUTO_TEST_CASE(query_parameters_are_validated_and_huge_limits_clamped) {
+  Server s;
+  auto& h = s.http();
+  for (int i = 0; i < 3; ++i) BOOST_TEST(h.Put("/v1/collections/q/docs/k" + std::to_string(i), "{}").status == 201);
+  ExpectProblem(h.Get("/v1/collections/q/docs?limit=abc"), 400, "invalid-parameter");
+  ExpectProblem(h.Get("/v1/collections/q/docs?limit=-1"), 400, "invalid-parameter");
+  ExpectProblem(h.Get("/v1/collections/q/docs?limit=0"), 400, "invalid-parameter");
+  ExpectProblem(h.Get("/v1/collections/q/docs?after=***"), 400, "invalid-cursor");
+  BOOST_TEST(h.Get("/v1/collections/q/docs?limit=99999999999999999999999").status == 200);
+  BOOST_TEST(h.Get("/v1/changes?limit=2147483648").status == 200);
+  ExpectProblem(h.Get("/v1/changes?since=x"), 400, "invalid-parameter");
+  ExpectProblem(h.Get("/v1/changes?wait_ms=-5"), 400, "invalid-parameter");
+  ExpectProblem(h.Get("/v1/collections/q/docs/k0", {{"X-Meridian-Session", "not a token"}}), 400, "invalid-session");
+  ExpectProblem(h.Put("/v1/collections/q/docs/k0?ack=sometimes", "{}"), 400, "invalid-parameter");
+}
+
+BOOST_AUTO_TEST_CASE(bad_collection_definitions_are_400) {
+  Server s;
+  auto& h = s.http();
+  ExpectProblem(h.Put("/v1/collections/c", "{}"), 400, "invalid-definition");
+  ExpectProblem(h.Put("/v1/collections/c", R"({"policy":"fifo"})"), 400, "invalid-definition");
+  ExpectProblem(h.Put("/v1/collections/c", R"({"policy":"lww","extra":1})"), 400, "invalid-definition");
+  ExpectProblem(h.Put("/v1/collections/c", R"({"policy":5})"), 400, "invalid-definition");
+  ExpectProblem(h.Put("/v1/collections/c", R"(["lww"])"), 400, "invalid-definition");
+  BOOST_TEST(h.Get("/v1/collections/c").status == 404);
+}
+
+BOOST_AUTO_TEST_CASE(garbage_on_the_socket_does_not_hurt_the_server) {
+  Server s;
+  for (const char* junk : {"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", "GET\r\n\r\n", "GET / HTTP/9.9\r\n\r\n",
+                           "PUT /v1/collections/c/docs/k HTTP/1.1\r\nContent-Length: -5\r\n\r\n"}) {
+    (void)RawExchange(s.proc->url(), junk, std::chrono::seconds(2));
+  }
+  BOOST_TEST(s.http().Get("/healthz").status == 200);
+  BOOST_TEST(s.proc->running());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

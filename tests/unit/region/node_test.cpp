@@ -1,0 +1,301 @@
+#include "region/node.h"
+
+#include <atomic>
+#include <set>
+#include <thread>
+
+#include <boost/test/unit_test.hpp>
+
+#include "tests/support/printers.h"
+
+#include "tests/support/fake_clock.h"
+#include "tests/support/process.h"
+
+using region::ChangeKind;
+using region::Node;
+using region::NodeOptions;
+using region::WriteRequest;
+using testsupport::FakeClock;
+using testsupport::TempDir;
+
+namespace {
+
+crdt::RegionId R(const char* id) { return *crdt::RegionId::Parse(id); }
+
+std::unique_ptr<Node> OpenNode(const std::string& dir, region::Clock* clock = nullptr, int max_batch = 1024,
+                               const char* region = "us-east") {
+  NodeOptions o;
+  o.region = R(region);
+  o.data_dir = dir;
+  o.clock = clock;
+  o.max_batch = max_batch;
+  o.read_connections = 2;
+  auto n = Node::Open(o);
+  BOOST_REQUIRE_MESSAGE(n.ok(), n.status().ToString());
+  return std::move(n).value();
+}
+
+WriteRequest Req(const std::string& key, const std::string& body, std::optional<std::string> if_match = {}) {
+  return WriteRequest{"things", key, body, std::move(if_match)};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(node)
+
+BOOST_AUTO_TEST_CASE(put_then_get_returns_the_canonical_value_and_version) {
+  TempDir dir;
+  auto node = OpenNode(dir.path());
+  auto ack = node->Put(Req("k1", R"({ "b": 2, "a": [1, {"z": null}] })"));
+  BOOST_REQUIRE(ack.ok());
+  BOOST_TEST(ack->created);
+  BOOST_TEST(ack->dot.seq == 1u);
+  auto doc = node->Get("things", "k1");
+  BOOST_REQUIRE(doc.ok());
+  BOOST_TEST(doc->value == R"({"a":[1,{"z":null}],"b":2})");
+  BOOST_TEST(doc->version == ack->version);
+  BOOST_TEST(doc->hlc == ack->hlc);
+  auto again = node->Put(Req("k1", R"({"b":3})"));
+  BOOST_TEST(!again->created);
+  BOOST_TEST(again->version != ack->version);
+}
+
+BOOST_AUTO_TEST_CASE(patch_merges_fields_and_creates_missing_documents) {
+  TempDir dir;
+  auto node = OpenNode(dir.path());
+  auto created = node->Patch(Req("p", R"({"a":{"x":1},"b":1})"));
+  BOOST_REQUIRE(created.ok());
+  BOOST_TEST(created->created);
+  BOOST_REQUIRE(node->Patch(Req("p", R"({"a":{"y":2},"b":null,"c":"s"})")).ok());
+  BOOST_TEST(node->Get("things", "p")->value == R"({"a":{"x":1,"y":2},"c":"s"})");
+  BOOST_REQUIRE(node->Put(Req("p", R"({"q":1})")).ok());
+  BOOST_REQUIRE(node->Patch(Req("p", R"({"r":2})")).ok());
+  BOOST_TEST(node->Get("things", "p")->value == R"({"q":1,"r":2})");
+}
+
+BOOST_AUTO_TEST_CASE(delete_leaves_a_tombstone_and_a_later_put_recreates) {
+  TempDir dir;
+  auto node = OpenNode(dir.path());
+  BOOST_REQUIRE(node->Put(Req("d", R"({"v":1})")).ok());
+  BOOST_REQUIRE(node->Delete(Req("d", "")).ok());
+  BOOST_TEST(node->Get("things", "d").status().reason() == "not-found");
+  BOOST_TEST(node->Delete(Req("d", "")).status().reason() == "not-found");
+  BOOST_TEST(node->Stats().live_docs == 0);
+  auto again = node->Put(Req("d", R"({"v":2})"));
+  BOOST_TEST(again->created);
+  BOOST_TEST(node->Stats().live_docs == 1);
+}
+
+BOOST_AUTO_TEST_CASE(if_match_mismatch_fails_and_changes_nothing) {
+  TempDir dir;
+  auto node = OpenNode(dir.path());
+  auto first = node->Put(Req("m", R"({"v":1})"));
+  BOOST_REQUIRE(first.ok());
+  const int64_t lsn = node->Stats().last_lsn;
+  auto stale = node->Put(Req("m", R"({"v":2})", "0000000000000000"));
+  BOOST_TEST(stale.status().reason() == "version-mismatch");
+  BOOST_TEST(node->Get("things", "m")->value == R"({"v":1})");
+  BOOST_TEST(node->Stats().last_lsn == lsn);
+  BOOST_TEST(node->Put(Req("m", R"({"v":3})", first->version)).ok());
+  BOOST_TEST(node->Put(Req("new", R"({"v":1})", "*")).status().reason() == "version-mismatch");
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_is_rejected_with_a_reason_and_writes_nothing) {
+  TempDir dir;
+  auto node = OpenNode(dir.path());
+  struct Case {
+    std::string collection, key, body, reason;
+  };
+  const Case cases[] = {
+      {"things", "k", "{", "invalid-json"},
+      {"things", "k", R"({"a":1,"a":2})", "duplicate-key"},
+      {"things", "k", "[1,2]", "invalid-document"},
+      {"things", "k", R"({"_hlc":5})", "server-assigned-field"},
+      {"things", "k", R"({"_origin":"x"})", "server-assigned-field"},
+      {"bad name!", "k", "{}", "invalid-collection"},
+      {"", "k", "{}", "invalid-collection"},
+      {"things", "", "{}", "invalid-key"},
+      {"things", std::string("a\x01", 2), "{}", "invalid-key"},
+      {"things", "\xff", "{}", "invalid-key"},
+      {"things", std::string(1025, 'k'), "{}", "invalid-key"},
+  };
+  for (const auto& c : cases) {
+    BOOST_TEST_CONTEXT(c.reason << " " << c.body) {
+      auto r = node->Put(WriteRequest{c.collection, c.key, c.body, {}});
+      BOOST_TEST(!r.ok());
+      BOOST_TEST(r.status().reason() == c.reason);
+    }
+  }
+  BOOST_TEST(node->Patch(WriteRequest{"things", "k", "5", {}}).status().reason() == "invalid-patch");
+  BOOST_TEST(node->Stats().last_lsn == 0);
+}
+
+BOOST_AUTO_TEST_CASE(every_write_appends_one_change_with_its_causal_context) {
+  TempDir dir;
+  auto node = OpenNode(dir.path());
+  BOOST_REQUIRE(node->Put(Req("c", R"({"v":1})")).ok());
+  BOOST_REQUIRE(node->Patch(Req("c", R"({"w":2})")).ok());
+  BOOST_REQUIRE(node->Delete(Req("c", "")).ok());
+  auto page = node->Changes(0, 100, 0);
+  BOOST_REQUIRE(page.ok());
+  BOOST_REQUIRE(page->changes.size() == 3u);
+  BOOST_TEST((page->changes[0].kind == ChangeKind::kPut));
+  BOOST_TEST(page->changes[0].ctx.Encode() == "");
+  BOOST_TEST((page->changes[1].kind == ChangeKind::kPatch));
+  BOOST_TEST(page->changes[1].body == R"({"set":{"w":2},"unset":[]})");
+  BOOST_TEST(page->changes[1].ctx.Encode() == "us-east:1");
+  BOOST_TEST((page->changes[2].kind == ChangeKind::kDelete));
+  BOOST_TEST(page->changes[2].ctx.Encode() == "us-east:2");
+  BOOST_TEST(page->next == page->changes[2].lsn);
+  BOOST_TEST(node->Changes(page->next, 100, 0)->changes.empty());
+}
+
+BOOST_AUTO_TEST_CASE(long_poll_on_changes_wakes_on_commit) {
+  TempDir dir;
+  auto node = OpenNode(dir.path());
+  std::thread writer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    (void)node->Put(Req("lp", "{}"));
+  });
+  const auto start = std::chrono::steady_clock::now();
+  auto page = node->Changes(0, 10, 10'000);
+  writer.join();
+  BOOST_REQUIRE(page.ok());
+  BOOST_TEST(page->changes.size() == 1u);
+  BOOST_TEST((std::chrono::steady_clock::now() - start < std::chrono::seconds(5)));
+}
+
+BOOST_AUTO_TEST_CASE(stamps_stay_increasing_across_clock_step_back_and_restart) {
+  TempDir dir;
+  FakeClock clock(1'800'000'000'000);
+  crdt::Hlc last;
+  {
+    auto node = OpenNode(dir.path(), &clock);
+    for (int i = 0; i < 10; ++i) {
+      auto ack = node->Put(Req("h" + std::to_string(i), "{}"));
+      BOOST_REQUIRE(ack.ok());
+      BOOST_TEST_REQUIRE(ack->hlc > last);
+      last = ack->hlc;
+    }
+    clock.Advance(-10 * 60 * 1000);  // NTP steps the clock back ten minutes
+    auto ack = node->Put(Req("after-step", "{}"));
+    BOOST_TEST_REQUIRE(ack->hlc > last);
+    last = ack->hlc;
+  }
+  auto node = OpenNode(dir.path(), &clock);  // restart with the clock still behind
+  auto ack = node->Put(Req("after-restart", "{}"));
+  BOOST_REQUIRE(ack.ok());
+  BOOST_TEST(ack->hlc > last);
+  BOOST_TEST(ack->dot.seq == 12u);  // seq numbering continues without gaps
+}
+
+BOOST_AUTO_TEST_CASE(reopening_a_data_dir_as_another_region_is_refused) {
+  TempDir dir;
+  { OpenNode(dir.path()); }
+  NodeOptions o;
+  o.region = R("eu-west");
+  o.data_dir = dir.path();
+  auto n = Node::Open(o);
+  BOOST_TEST(!n.ok());
+  BOOST_TEST(n.status().reason() == "region-mismatch");
+}
+
+BOOST_AUTO_TEST_CASE(group_commit_batches_concurrent_writes_and_acks_each_durably) {
+  TempDir dir;
+  std::set<std::string> acked;
+  std::mutex mu;
+  {
+    auto node = OpenNode(dir.path());
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 16; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < 100; ++i) {
+          const std::string key = "t" + std::to_string(t) + "-" + std::to_string(i);
+          if (node->Put(Req(key, R"({"i":)" + std::to_string(i) + "}")).ok()) {
+            std::lock_guard lock(mu);
+            acked.insert(key);
+          }
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+    const auto stats = node->Stats().writer;
+    BOOST_TEST(stats.jobs == 1600u);
+    BOOST_TEST(stats.batches < stats.jobs);  // some transactions carried several writes
+  }
+  BOOST_TEST(acked.size() == 1600u);
+  auto node = OpenNode(dir.path());
+  for (const auto& key : acked) BOOST_TEST_REQUIRE(node->Get("things", key).ok());
+  BOOST_TEST(node->Stats().live_docs == 1600);
+}
+
+BOOST_AUTO_TEST_CASE(group_commit_off_runs_one_transaction_per_write) {
+  TempDir dir;
+  auto node = OpenNode(dir.path(), nullptr, /*max_batch=*/1);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 20; ++i) (void)node->Put(Req("x" + std::to_string(t * 100 + i), "{}"));
+    });
+  }
+  for (auto& th : threads) th.join();
+  const auto stats = node->Stats().writer;
+  BOOST_TEST(stats.batches == stats.jobs);
+}
+
+BOOST_AUTO_TEST_CASE(list_pages_in_key_order_with_prefix) {
+  TempDir dir;
+  auto node = OpenNode(dir.path());
+  for (const char* k : {"a1", "a2", "a3", "b1", "a4"}) BOOST_REQUIRE(node->Put(Req(k, "{}")).ok());
+  BOOST_REQUIRE(node->Delete(Req("a3", "")).ok());
+  auto p1 = node->List("things", "a", "", 2);
+  BOOST_REQUIRE(p1.ok());
+  BOOST_REQUIRE(p1->docs.size() == 2u);
+  BOOST_TEST(p1->docs[0].key == "a1");
+  BOOST_TEST(p1->docs[1].key == "a2");
+  BOOST_REQUIRE(p1->next);
+  auto p2 = node->List("things", "a", *p1->next, 2);
+  BOOST_REQUIRE(p2->docs.size() == 1u);
+  BOOST_TEST(p2->docs[0].key == "a4");  // a3 is deleted, b1 has another prefix
+  BOOST_TEST(!p2->next);
+  BOOST_TEST(node->List("things", "", "", 0).status().reason() == "invalid-limit");
+}
+
+BOOST_AUTO_TEST_CASE(collections_are_defined_idempotently_and_validated) {
+  TempDir dir;
+  auto node = OpenNode(dir.path());
+  BOOST_REQUIRE(node->Put(Req("k", "{}")).ok());
+  auto def = node->DefineCollection("users", R"({"policy":"lww"})");
+  BOOST_REQUIRE(def.ok());
+  const int64_t lsn = node->Stats().last_lsn;
+  BOOST_REQUIRE(node->DefineCollection("users", R"({ "policy" : "lww" })").ok());
+  BOOST_TEST(node->Stats().last_lsn == lsn);  // same definition: nothing written
+  BOOST_TEST(node->DefineCollection("users", R"({"policy":"fifo"})").status().reason() == "invalid-definition");
+  BOOST_TEST(node->DefineCollection("users", R"({"policy":"lww","x":1})").status().reason() == "invalid-definition");
+  auto all = node->Collections();
+  BOOST_REQUIRE(all->size() == 2u);
+  BOOST_TEST((*all)[0].name == "things");
+  BOOST_TEST(!(*all)[0].defined);
+  BOOST_TEST((*all)[1].name == "users");
+  BOOST_TEST((*all)[1].defined);
+}
+
+BOOST_AUTO_TEST_CASE(digest_changes_with_state_and_not_with_reads) {
+  TempDir dir;
+  auto node = OpenNode(dir.path());
+  const auto empty = node->Digest()->digest;
+  BOOST_REQUIRE(node->Put(Req("k", R"({"v":1})")).ok());
+  const auto one = node->Digest()->digest;
+  BOOST_TEST(one != empty);
+  (void)node->Get("things", "k");
+  BOOST_TEST(node->Digest()->digest == one);
+}
+
+BOOST_AUTO_TEST_CASE(writes_after_close_are_refused) {
+  TempDir dir;
+  auto node = OpenNode(dir.path());
+  node->Close();
+  BOOST_TEST(node->Put(Req("k", "{}")).status().reason() == "shutting-down");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

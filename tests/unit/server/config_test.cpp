@@ -1,0 +1,88 @@
+#include "server/config.h"
+
+#include <fstream>
+
+#include <boost/test/unit_test.hpp>
+
+#include "server/problem.h"
+
+using server::RawSettings;
+using server::ResolveConfig;
+
+BOOST_AUTO_TEST_SUITE(config)
+
+BOOST_AUTO_TEST_CASE(flags_give_a_complete_config_with_defaults) {
+  auto cfg = ResolveConfig({{"region", {"us-east"}}});
+  BOOST_REQUIRE(cfg.ok());
+  BOOST_TEST(cfg->region.str() == "us-east");
+  BOOST_TEST(cfg->listen_host == "127.0.0.1");
+  BOOST_TEST(cfg->listen_port == 7001);
+  BOOST_TEST(cfg->data_dir == "data/us-east");
+  BOOST_TEST(cfg->max_body_bytes == 16u * 1024 * 1024);
+  BOOST_TEST((cfg->durability == region::Durability::kFull));
+}
+
+BOOST_AUTO_TEST_CASE(bad_settings_name_the_flag) {
+  struct Case {
+    RawSettings flags;
+    std::string expect;
+  };
+  const Case cases[] = {
+      {{}, "--region"},
+      {{{"region", {"Bad"}}}, "--region"},
+      {{{"region", {"a"}}, {"listen", {"nohost"}}}, "--listen"},
+      {{{"region", {"a"}}, {"listen", {"h:99999"}}}, "--listen"},
+      {{{"region", {"a"}}, {"peer", {"b"}}}, "--peer"},
+      {{{"region", {"a"}}, {"peer", {"a=http://x:1"}}}, "--peer"},
+      {{{"region", {"a"}}, {"peer", {"b=ftp://x"}}}, "--peer"},
+      {{{"region", {"a"}}, {"peer", {"b=http://x:1", "b=http://y:2"}}}, "--peer"},
+      {{{"region", {"a"}}, {"durability", {"sometimes"}}}, "--durability"},
+      {{{"region", {"a"}}, {"max-batch", {"0"}}}, "--max-batch"},
+      {{{"region", {"a"}}, {"max-body-bytes", {"12x"}}}, "--max-body-bytes"},
+      {{{"region", {"a"}}, {"config", {"/nonexistent/file.json"}}}, "--config"},
+  };
+  for (const auto& c : cases) {
+    auto cfg = ResolveConfig(c.flags);
+    BOOST_TEST_CONTEXT(c.expect) {
+      BOOST_TEST(!cfg.ok());
+      BOOST_TEST(cfg.status().message().find(c.expect) != std::string::npos, cfg.status().message());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_CASE(config_file_is_read_and_flags_override_it) {
+  const std::string path = "/tmp/meridian-config-test.json";
+  {
+    std::ofstream f(path);
+    f << R"({"region":"eu-west","listen":"0.0.0.0:7100","peers":{"us-east":"http://127.0.0.1:7001/"},)"
+      << R"("max_batch":64})";
+  }
+  auto cfg = ResolveConfig({{"config", {path}}, {"listen", {"127.0.0.1:7200"}}});
+  BOOST_REQUIRE_MESSAGE(cfg.ok(), cfg.status().ToString());
+  BOOST_TEST(cfg->region.str() == "eu-west");
+  BOOST_TEST(cfg->listen_port == 7200);
+  BOOST_TEST(cfg->max_batch == 64);
+  BOOST_REQUIRE(cfg->peers.size() == 1u);
+  BOOST_TEST(cfg->peers[0].url == "http://127.0.0.1:7001");
+  {
+    std::ofstream f(path);
+    f << R"({"region":"eu-west","colour":"blue"})";
+  }
+  BOOST_TEST(!ResolveConfig({{"config", {path}}}).ok());
+  std::remove(path.c_str());
+}
+
+BOOST_AUTO_TEST_CASE(status_codes_map_to_http_once) {
+  using crdt::Status;
+  BOOST_TEST(server::HttpStatusFor(Status::InvalidArgument("invalid-json", "")) == 400);
+  BOOST_TEST(server::HttpStatusFor(Status::NotFound("not-found", "")) == 404);
+  BOOST_TEST(server::HttpStatusFor(Status::FailedPrecondition("version-mismatch", "")) == 412);
+  BOOST_TEST(server::HttpStatusFor(Status(crdt::Code::kResourceExhausted, "payload-too-large", "")) == 413);
+  BOOST_TEST(server::HttpStatusFor(Status::Unavailable("shutting-down", "")) == 503);
+  BOOST_TEST(server::HttpStatusFor(Status::Internal("boom")) == 500);
+  auto reply = server::ProblemReply(Status::Internal("SELECT secret FROM table"));
+  BOOST_TEST(reply.body.find("SELECT") == std::string::npos);
+  BOOST_TEST(reply.content_type == "application/problem+json");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
