@@ -5,6 +5,8 @@
 #include <Poco/DigestEngine.h>
 #include <Poco/SHA2Engine.h>
 
+#include "region/internal/wal_vfs.h"
+
 namespace region {
 
 using crdt::Result;
@@ -89,7 +91,10 @@ Result<Change> ReadChange(const Stmt& s) {
 }  // namespace
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path, bool writer, Durability durability) {
-  auto db = Db::Open(path);
+  // The writer's WAL appends are coalesced (see wal_vfs.h); that is safe only when every
+  // commit syncs the WAL, so only with durability full.
+  const bool coalesce = writer && durability == Durability::kFull;
+  auto db = Db::Open(path, coalesce ? internal::CoalescingWalVfsName() : nullptr);
   if (!db.ok()) return db.status();
   std::unique_ptr<Store> store(new Store(std::move(db).value()));
   Db& d = store->db();

@@ -16,11 +16,12 @@ struct Writer::Pending {
 Writer::Writer(std::unique_ptr<Store> store, TxnState initial, WriterOptions options, Finalizer finalizer,
                CommitListener on_commit)
     : store_(std::move(store)),
-      options_(options),
+      options_(std::move(options)),
       finalizer_(std::move(finalizer)),
       on_commit_(std::move(on_commit)),
       committed_(std::move(initial)) {
   thread_ = std::thread([this] { Loop(); });
+  completer_ = std::thread([this] { CompleteLoop(); });
 }
 
 Writer::~Writer() { Stop(); }
@@ -46,6 +47,12 @@ void Writer::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+  {
+    std::lock_guard lock(done_mu_);
+    completer_stopping_ = true;
+  }
+  done_cv_.notify_one();
+  if (completer_.joinable()) completer_.join();
 }
 
 TxnState Writer::Committed() const {
@@ -114,13 +121,38 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
       ++stats_.failed_batches;
     }
   }
-  if (fatal.ok()) {
-    on_commit_(working);
-  } else {
-    const Status failed(crdt::Code::kInternal, "storage",
-                        "the write was rolled back: " + fatal.message());
+  if (!fatal.ok()) {
+    const Status failed(crdt::Code::kInternal, "storage", "the write was rolled back: " + fatal.message());
     for (Pending* p : batch) p->status = failed;
   }
+  // The completion thread announces the commit and wakes the callers; this thread moves on
+  // to the next batch at once.
+  {
+    std::lock_guard lock(done_mu_);
+    done_.insert(done_.end(), batch.begin(), batch.end());
+    if (fatal.ok()) done_state_ = std::move(working);
+  }
+  done_cv_.notify_one();
+}
+
+void Writer::CompleteLoop() {
+  std::vector<Pending*> finished;
+  while (true) {
+    std::optional<TxnState> state;
+    {
+      std::unique_lock lock(done_mu_);
+      done_cv_.wait(lock, [this] { return completer_stopping_ || !done_.empty(); });
+      if (done_.empty()) return;
+      finished.swap(done_);
+      state.swap(done_state_);
+    }
+    Complete(finished, state ? &*state : nullptr);
+    finished.clear();
+  }
+}
+
+void Writer::Complete(std::vector<Pending*>& batch, const TxnState* state) {
+  if (state) on_commit_(*state);
   for (Pending* p : batch) p->done.set_value();
 }
 

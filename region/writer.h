@@ -5,6 +5,9 @@
 // one SQLite transaction, commits once and only then answers all of them: each write is as
 // durable as with one transaction per write, and one fsync serves the whole batch.
 //
+// Waking the callers of a batch costs one system call each, so a second thread does it
+// while the writer starts the next batch.
+//
 // Job contract: a job validates before it writes, so a job that returns an error other
 // than a storage error has written nothing; a storage error fails the whole batch, which
 // rolls back and answers every job in it with that error (never a half-applied write).
@@ -21,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -73,7 +77,7 @@ class Writer {
   using Job = std::function<crdt::Status(WriteTxn&)>;
   // Runs inside every transaction after its jobs, before commit (persist the HLC, ...).
   using Finalizer = std::function<crdt::Status(WriteTxn&)>;
-  // Runs after every successful commit with the published state, on the writer thread.
+  // Runs after commits, with the newest committed state, on the completion thread.
   using CommitListener = std::function<void(const TxnState&)>;
 
   Writer(std::unique_ptr<Store> store, TxnState initial, WriterOptions options, Finalizer finalizer,
@@ -87,6 +91,7 @@ class Writer {
   // Finishes every queued job, then stops the thread. Idempotent.
   void Stop();
 
+  // The newest committed state.
   TxnState Committed() const;
   WriterStats Stats() const;
 
@@ -94,6 +99,8 @@ class Writer {
   struct Pending;
   void Loop();
   void RunBatch(std::vector<Pending*>& batch);
+  void CompleteLoop();
+  void Complete(std::vector<Pending*>& batch, const TxnState* state);
 
   std::unique_ptr<Store> store_;
   const WriterOptions options_;
@@ -107,6 +114,14 @@ class Writer {
   TxnState committed_;
   WriterStats stats_;
   std::thread thread_;
+
+  // Finished batches whose callers are still to be woken, and the thread that wakes them.
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  std::vector<Pending*> done_;
+  std::optional<TxnState> done_state_;  // newest committed state among done_
+  bool completer_stopping_ = false;
+  std::thread completer_;
 };
 
 }  // namespace region

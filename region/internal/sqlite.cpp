@@ -13,10 +13,10 @@ Status StorageError(sqlite3* db, std::string_view what) {
   return Status(crdt::Code::kInternal, "storage", std::string(what) + ": " + msg);
 }
 
-Result<std::unique_ptr<Db>> Db::Open(const std::string& path) {
+Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const char* vfs) {
   sqlite3* raw = nullptr;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-  if (sqlite3_open_v2(path.c_str(), &raw, flags, nullptr) != SQLITE_OK) {
+  if (sqlite3_open_v2(path.c_str(), &raw, flags, vfs) != SQLITE_OK) {
     Status s = StorageError(raw, "open " + path);
     sqlite3_close(raw);
     return s;

@@ -21,8 +21,9 @@ class Stmt;
 
 class Db {
  public:
-  // Opens (creating if absent) the database file at `path`.
-  static crdt::Result<std::unique_ptr<Db>> Open(const std::string& path);
+  // Opens (creating if absent) the database file at `path`, through the named VFS
+  // (nullptr: SQLite's default).
+  static crdt::Result<std::unique_ptr<Db>> Open(const std::string& path, const char* vfs = nullptr);
   ~Db();
   Db(const Db&) = delete;
   Db& operator=(const Db&) = delete;

@@ -1,0 +1,178 @@
+#include "region/internal/wal_vfs.h"
+
+#include <algorithm>
+#include <cstring>
+#include <mutex>
+#include <new>
+#include <vector>
+
+#include <sqlite3.h>
+
+namespace region::internal {
+namespace {
+
+constexpr size_t kMaxBuffered = 4 << 20;  // flush earlier than this, whatever happens
+// SQLite's unix VFS silently masks a write's length to 17 bits: never hand it more.
+constexpr size_t kMaxWrite = 64 << 10;
+
+struct Pending {
+  std::vector<char> bytes;
+  sqlite3_int64 offset = 0;  // file offset of bytes[0]
+};
+
+struct ShimFile {
+  sqlite3_file base;
+  sqlite3_file* real;  // the wrapped file, stored right after this struct
+  Pending* pending;    // WAL files only; nullptr otherwise
+};
+
+sqlite3_vfs* g_real_vfs = nullptr;
+sqlite3_vfs g_vfs;
+sqlite3_io_methods g_methods;
+
+sqlite3_file* Real(sqlite3_file* f) { return reinterpret_cast<ShimFile*>(f)->real; }
+
+int Flush(sqlite3_file* f) {
+  auto* s = reinterpret_cast<ShimFile*>(f);
+  if (!s->pending || s->pending->bytes.empty()) return SQLITE_OK;
+  const std::vector<char>& bytes = s->pending->bytes;
+  int rc = SQLITE_OK;
+  for (size_t done = 0; done < bytes.size() && rc == SQLITE_OK; done += kMaxWrite) {
+    const size_t n = std::min(kMaxWrite, bytes.size() - done);
+    rc = s->real->pMethods->xWrite(s->real, bytes.data() + done, static_cast<int>(n),
+                                   s->pending->offset + static_cast<sqlite3_int64>(done));
+  }
+  s->pending->bytes.clear();
+  return rc;
+}
+
+int Close(sqlite3_file* f) {
+  auto* s = reinterpret_cast<ShimFile*>(f);
+  int rc = Flush(f);
+  const int rc2 = s->real->pMethods ? s->real->pMethods->xClose(s->real) : SQLITE_OK;
+  delete s->pending;
+  s->pending = nullptr;
+  return rc != SQLITE_OK ? rc : rc2;
+}
+
+int Read(sqlite3_file* f, void* buf, int amt, sqlite3_int64 off) {
+  if (int rc = Flush(f); rc != SQLITE_OK) return rc;
+  return Real(f)->pMethods->xRead(Real(f), buf, amt, off);
+}
+
+int Write(sqlite3_file* f, const void* buf, int amt, sqlite3_int64 off) {
+  auto* s = reinterpret_cast<ShimFile*>(f);
+  if (!s->pending) return s->real->pMethods->xWrite(s->real, buf, amt, off);
+  Pending& p = *s->pending;
+  const auto end = p.offset + static_cast<sqlite3_int64>(p.bytes.size());
+  const auto* bytes = static_cast<const char*>(buf);
+  if (!p.bytes.empty() && off >= p.offset && off + amt <= end) {
+    // SQLite rewrites a frame of the open transaction: patch it in place.
+    std::memcpy(p.bytes.data() + (off - p.offset), bytes, static_cast<size_t>(amt));
+    return SQLITE_OK;
+  }
+  if (p.bytes.empty() || off != end || p.bytes.size() + static_cast<size_t>(amt) > kMaxBuffered) {
+    if (int rc = Flush(f); rc != SQLITE_OK) return rc;
+    p.offset = off;
+  }
+  p.bytes.insert(p.bytes.end(), bytes, bytes + amt);
+  return SQLITE_OK;
+}
+
+int Truncate(sqlite3_file* f, sqlite3_int64 size) {
+  if (int rc = Flush(f); rc != SQLITE_OK) return rc;
+  return Real(f)->pMethods->xTruncate(Real(f), size);
+}
+
+int Sync(sqlite3_file* f, int flags) {
+  if (int rc = Flush(f); rc != SQLITE_OK) return rc;
+  return Real(f)->pMethods->xSync(Real(f), flags);
+}
+
+int FileSize(sqlite3_file* f, sqlite3_int64* size) {
+  if (int rc = Flush(f); rc != SQLITE_OK) return rc;
+  return Real(f)->pMethods->xFileSize(Real(f), size);
+}
+
+int Lock(sqlite3_file* f, int level) { return Real(f)->pMethods->xLock(Real(f), level); }
+int Unlock(sqlite3_file* f, int level) {
+  if (int rc = Flush(f); rc != SQLITE_OK) return rc;
+  return Real(f)->pMethods->xUnlock(Real(f), level);
+}
+int CheckReservedLock(sqlite3_file* f, int* out) { return Real(f)->pMethods->xCheckReservedLock(Real(f), out); }
+int FileControl(sqlite3_file* f, int op, void* arg) {
+  if (int rc = Flush(f); rc != SQLITE_OK) return rc;
+  return Real(f)->pMethods->xFileControl(Real(f), op, arg);
+}
+int SectorSize(sqlite3_file* f) { return Real(f)->pMethods->xSectorSize(Real(f)); }
+int DeviceCharacteristics(sqlite3_file* f) { return Real(f)->pMethods->xDeviceCharacteristics(Real(f)); }
+int ShmMap(sqlite3_file* f, int pg, int pgsz, int extend, void volatile** pp) {
+  return Real(f)->pMethods->xShmMap(Real(f), pg, pgsz, extend, pp);
+}
+int ShmLock(sqlite3_file* f, int offset, int n, int flags) {
+  return Real(f)->pMethods->xShmLock(Real(f), offset, n, flags);
+}
+void ShmBarrier(sqlite3_file* f) { Real(f)->pMethods->xShmBarrier(Real(f)); }
+int ShmUnmap(sqlite3_file* f, int del) { return Real(f)->pMethods->xShmUnmap(Real(f), del); }
+int Fetch(sqlite3_file* f, sqlite3_int64 off, int amt, void** pp) {
+  if (int rc = Flush(f); rc != SQLITE_OK) return rc;
+  return Real(f)->pMethods->xFetch(Real(f), off, amt, pp);
+}
+int Unfetch(sqlite3_file* f, sqlite3_int64 off, void* p) { return Real(f)->pMethods->xUnfetch(Real(f), off, p); }
+
+int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
+  auto* s = reinterpret_cast<ShimFile*>(f);
+  s->real = reinterpret_cast<sqlite3_file*>(s + 1);
+  s->pending = nullptr;
+  s->base.pMethods = nullptr;
+  const int rc = g_real_vfs->xOpen(g_real_vfs, name, s->real, flags, out_flags);
+  if (rc != SQLITE_OK) return rc;
+  if (flags & SQLITE_OPEN_WAL) s->pending = new (std::nothrow) Pending();
+  s->base.pMethods = &g_methods;
+  return SQLITE_OK;
+}
+
+int Delete(sqlite3_vfs*, const char* name, int sync_dir) { return g_real_vfs->xDelete(g_real_vfs, name, sync_dir); }
+int Access(sqlite3_vfs*, const char* name, int flags, int* out) {
+  return g_real_vfs->xAccess(g_real_vfs, name, flags, out);
+}
+int FullPathname(sqlite3_vfs*, const char* name, int n, char* out) {
+  return g_real_vfs->xFullPathname(g_real_vfs, name, n, out);
+}
+int Randomness(sqlite3_vfs*, int n, char* out) { return g_real_vfs->xRandomness(g_real_vfs, n, out); }
+int Sleep(sqlite3_vfs*, int us) { return g_real_vfs->xSleep(g_real_vfs, us); }
+int CurrentTime(sqlite3_vfs*, double* t) { return g_real_vfs->xCurrentTime(g_real_vfs, t); }
+int GetLastError(sqlite3_vfs*, int n, char* out) { return g_real_vfs->xGetLastError(g_real_vfs, n, out); }
+int CurrentTimeInt64(sqlite3_vfs*, sqlite3_int64* t) { return g_real_vfs->xCurrentTimeInt64(g_real_vfs, t); }
+
+void Register() {
+  g_real_vfs = sqlite3_vfs_find(nullptr);
+  g_methods = sqlite3_io_methods{3,         Close,    Read,      Write,          Truncate, Sync,    FileSize,
+                                 Lock,      Unlock,   CheckReservedLock, FileControl, SectorSize,
+                                 DeviceCharacteristics, ShmMap, ShmLock,   ShmBarrier,     ShmUnmap, Fetch,   Unfetch};
+  std::memset(&g_vfs, 0, sizeof g_vfs);
+  g_vfs.iVersion = 2;
+  g_vfs.szOsFile = static_cast<int>(sizeof(ShimFile)) + g_real_vfs->szOsFile;
+  g_vfs.mxPathname = g_real_vfs->mxPathname;
+  g_vfs.zName = "meridian-wal";
+  g_vfs.xOpen = Open;
+  g_vfs.xDelete = Delete;
+  g_vfs.xAccess = Access;
+  g_vfs.xFullPathname = FullPathname;
+  g_vfs.xRandomness = Randomness;
+  g_vfs.xSleep = Sleep;
+  g_vfs.xCurrentTime = CurrentTime;
+  g_vfs.xGetLastError = GetLastError;
+  g_vfs.xCurrentTimeInt64 = CurrentTimeInt64;
+  sqlite3_vfs_register(&g_vfs, /*makeDflt=*/0);
+}
+
+}  // namespace
+
+const char* CoalescingWalVfsName() {
+  static std::once_flag once;
+  std::call_once(once, Register);
+  return g_vfs.zName;
+}
+
+}  // namespace region::internal
