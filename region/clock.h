@@ -32,6 +32,21 @@ class SystemClock final : public Clock {
   void SleepUntilMs(uint64_t deadline_ms) override;
 };
 
+// The system clock shifted by a fixed offset: how tests (and the --debug-clock-offset-ms
+// flag) give one region a skewed clock without touching the machine's.
+class OffsetClock final : public Clock {
+ public:
+  explicit OffsetClock(int64_t offset_ms) : offset_ms_(offset_ms) {}
+  uint64_t NowMs() override { return static_cast<uint64_t>(static_cast<int64_t>(base_.NowMs()) + offset_ms_); }
+  void SleepUntilMs(uint64_t deadline_ms) override {
+    base_.SleepUntilMs(static_cast<uint64_t>(static_cast<int64_t>(deadline_ms) - offset_ms_));
+  }
+
+ private:
+  SystemClock base_;
+  int64_t offset_ms_;
+};
+
 class HybridClock {
  public:
   HybridClock(Clock& clock, crdt::Hlc high_water, uint64_t max_wait_ms = 1000)

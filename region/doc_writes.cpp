@@ -4,8 +4,9 @@
 
 #include "conflict/doc_state.h"
 #include "crdt/json_text.h"
-#include "region/node.h"
+#include "region/internal/doc_merge.h"
 #include "region/internal/read_pool.h"
+#include "region/node.h"
 
 namespace region {
 
@@ -44,40 +45,6 @@ Status CheckIfMatch(const std::optional<std::string>& if_match, const std::optio
                               (live ? " (it is at " + VersionToken(row->ctx) + ")" : " (it does not exist)"));
 }
 
-DocState LoadState(const std::optional<DocRow>& row, Status* status) {
-  if (!row) return DocState();
-  if (row->state) {
-    auto decoded = conflict::DecodeState(*row->state);
-    if (!decoded.ok()) {
-      *status = Status::Internal("stored state is corrupt: " + decoded.status().message());
-      return DocState();
-    }
-    return std::move(decoded).value();
-  }
-  std::optional<json> value;
-  if (row->value) {
-    value = json::parse(*row->value, nullptr, /*allow_exceptions=*/false);
-    if (value->is_discarded()) {
-      *status = Status::Internal("stored document value is corrupt");
-      return DocState();
-    }
-  }
-  return conflict::SingleVersion(row->ctx, {row->dot, row->hlc, std::move(value)});
-}
-
-// The row that stores `state`, with its LWW view.
-DocRow RowFor(const DocState& state, int64_t lsn) {
-  const conflict::Visible vis = conflict::ResolveLww(state);
-  DocRow row;
-  if (vis.exists) row.value = vis.value.dump();
-  row.dot = vis.dot;
-  row.hlc = vis.hlc;
-  row.ctx = state.ctx;
-  if (!conflict::IsSingleVersion(state)) row.state = conflict::EncodeState(state);
-  row.lsn = lsn;
-  return row;
-}
-
 }  // namespace
 
 Result<WriteAck> Node::Put(const WriteRequest& request) { return RunDocWrite(request, ChangeKind::kPut); }
@@ -88,95 +55,93 @@ Result<WriteAck> Node::RunDocWrite(const WriteRequest& request, ChangeKind kind)
   MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(request.collection));
   MERIDIAN_RETURN_IF_ERROR(ValidateKey(request.key));
   // Parse and canonicalise on the caller's thread; the writer thread only merges.
+  LocalWrite w{request.collection, request.key, kind, request.if_match, "", nullptr, false};
   json patch;
-  std::string canonical;
   if (kind == ChangeKind::kPut) {
     auto doc = ParseObjectBody(request.body, "a document", "invalid-document");
     if (!doc.ok()) return doc.status();
-    canonical = doc->dump();
+    w.canonical = doc->dump();
   } else if (kind == ChangeKind::kPatch) {
     auto parsed = ParseObjectBody(request.body, "a merge patch", "invalid-patch");
     if (!parsed.ok()) return parsed.status();
     patch = std::move(parsed).value();
+    w.patch = &patch;
   }
-  if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
-
+  MERIDIAN_RETURN_IF_ERROR(CheckWritable());
   WriteAck ack;
-  ack.key = request.key;
-  const crdt::RegionId& self = options_.region;
-  Status status = writer_->Run([&](WriteTxn& txn) -> Status {
-    auto loaded = txn.store().LoadDoc(request.collection, request.key);
-    if (!loaded.ok()) return loaded.status();
-    const std::optional<DocRow>& row = *loaded;
-    MERIDIAN_RETURN_IF_ERROR(CheckIfMatch(request.if_match, row, request.key));
-    const bool was_live = row && row->value;
-    if (kind == ChangeKind::kDelete && !was_live) {
-      return Status::NotFound("not-found", "no document '" + request.key + "' in collection '" +
-                                               request.collection + "'");
-    }
-    auto hlc = hlc_->Now();
-    if (!hlc.ok()) return hlc.status();
-
-    Change change;
-    change.dot = {self, txn.NextLocalSeq()};
-    change.hlc = *hlc;
-    change.collection = request.collection;
-    change.key = request.key;
-    change.kind = kind;
-    change.ctx = row ? row->ctx : crdt::VersionVector();
-    change.lsn = txn.NextLsn();
-
-    DocRow next;
-    if (kind == ChangeKind::kPatch) {
-      Status load_status;
-      DocState state = LoadState(row, &load_status);
-      MERIDIAN_RETURN_IF_ERROR(load_status);
-      const conflict::Visible current = conflict::ResolveLww(state);
-      conflict::Write w{change.dot, change.hlc, change.ctx, conflict::WriteKind::kPatch, json(), {}};
-      json set = json::object();
-      json unset = json::array();
-      for (const auto& [name, value] : patch.items()) {
-        if (value.is_null()) {
-          w.fields[name] = std::nullopt;
-          unset.push_back(name);
-          continue;
-        }
-        const json* old = nullptr;
-        if (current.exists) {
-          auto it = current.value.find(name);
-          if (it != current.value.end()) old = &*it;
-        }
-        json merged = crdt::ApplyMergePatch(old ? *old : json(), value);
-        set[name] = merged;
-        w.fields[name] = std::move(merged);
-      }
-      conflict::Apply(state, w);
-      next = RowFor(state, change.lsn);
-      change.body = json{{"set", std::move(set)}, {"unset", std::move(unset)}}.dump();
-    } else {
-      // A local PUT or DELETE has seen every version of the document: it replaces them all.
-      next.value = kind == ChangeKind::kPut ? std::optional<std::string>(canonical) : std::nullopt;
-      next.dot = change.dot;
-      next.hlc = change.hlc;
-      next.ctx = change.ctx;
-      next.ctx.Add(change.dot);
-      next.lsn = change.lsn;
-      change.body = kind == ChangeKind::kPut ? canonical : std::string();
-    }
-    MERIDIAN_RETURN_IF_ERROR(txn.store().SaveDoc(request.collection, request.key, next));
-    MERIDIAN_RETURN_IF_ERROR(txn.store().AppendChange(change));
-    txn.MarkApplied(change.dot);
-    txn.AddLiveDocs((next.value ? 1 : 0) - (was_live ? 1 : 0));
-
-    ack.version = VersionToken(next.ctx);
-    ack.dot = change.dot;
-    ack.hlc = change.hlc;
-    ack.created = !was_live && next.value.has_value();
-    ack.session = change.dot.ToString();
-    return Status::Ok();
-  });
+  Status status = writer_->Run([&](WriteTxn& txn) { return LocalDocWrite(txn, w, &ack); });
   if (!status.ok()) return status;
   return ack;
+}
+
+Status Node::LocalDocWrite(WriteTxn& txn, const LocalWrite& w, WriteAck* ack) {
+  auto loaded = txn.store().LoadDoc(w.collection, w.key);
+  if (!loaded.ok()) return loaded.status();
+  const std::optional<DocRow>& row = *loaded;
+  MERIDIAN_RETURN_IF_ERROR(CheckIfMatch(w.if_match, row, w.key));
+  const bool was_live = row && row->value;
+  if (w.kind == ChangeKind::kDelete && !was_live) {
+    return Status::NotFound("not-found", "no document '" + w.key + "' in collection '" + w.collection + "'");
+  }
+  auto hlc = hlc_->Now();
+  if (!hlc.ok()) return hlc.status();
+
+  Change change;
+  change.dot = {options_.region, txn.NextLocalSeq()};
+  change.hlc = *hlc;
+  change.collection = w.collection;
+  change.key = w.key;
+  change.kind = w.kind;
+  change.ctx = row ? row->ctx : crdt::VersionVector();
+  change.lsn = txn.NextLsn();
+
+  DocRow next;
+  if (w.kind == ChangeKind::kPatch) {
+    auto state = internal::LoadState(row);
+    if (!state.ok()) return state.status();
+    const conflict::Visible current = conflict::ResolveLww(*state);
+    conflict::Write mw{change.dot, change.hlc, change.ctx, conflict::WriteKind::kPatch, json(), {}};
+    for (const auto& [name, value] : w.patch->items()) {
+      if (value.is_null()) {
+        mw.fields[name] = std::nullopt;
+        continue;
+      }
+      if (w.exact_fields) {
+        mw.fields[name] = value;
+        continue;
+      }
+      const json* old = nullptr;
+      if (current.exists) {
+        auto it = current.value.find(name);
+        if (it != current.value.end()) old = &*it;
+      }
+      mw.fields[name] = crdt::ApplyMergePatch(old ? *old : json(), value);
+    }
+    conflict::Apply(*state, mw);
+    next = internal::RowFor(*state, change.lsn);
+    change.body = internal::PatchBody(mw);
+  } else {
+    // A local PUT or DELETE has seen every version of the document: it replaces them all.
+    next.value = w.kind == ChangeKind::kPut ? std::optional<std::string>(w.canonical) : std::nullopt;
+    next.dot = change.dot;
+    next.hlc = change.hlc;
+    next.ctx = change.ctx;
+    next.ctx.Add(change.dot);
+    next.lsn = change.lsn;
+    change.body = w.kind == ChangeKind::kPut ? w.canonical : std::string();
+  }
+  MERIDIAN_RETURN_IF_ERROR(txn.store().SaveDoc(w.collection, w.key, next));
+  MERIDIAN_RETURN_IF_ERROR(txn.store().AppendChange(change));
+  txn.MarkApplied(change.dot);
+  txn.AddLiveDocs((next.value ? 1 : 0) - (was_live ? 1 : 0));
+
+  ack->key = w.key;
+  ack->version = VersionToken(next.ctx);
+  ack->dot = change.dot;
+  ack->hlc = change.hlc;
+  ack->created = !was_live && next.value.has_value();
+  ack->session = change.dot.ToString();
+  return Status::Ok();
 }
 
 namespace {
@@ -221,7 +186,7 @@ Result<CollectionInfo> Node::DefineCollection(const std::string& name, const std
   MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(name));
   auto canonical = CanonicalDefinition(definition);
   if (!canonical.ok()) return canonical.status();
-  if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
+  MERIDIAN_RETURN_IF_ERROR(CheckWritable());
   CollectionInfo info;
   Status status = writer_->Run([&](WriteTxn& txn) -> Status {
     auto rows = txn.store().LoadCollections();

@@ -6,6 +6,7 @@
 
 #include "crdt/utf8.h"
 #include "region/internal/read_pool.h"
+#include "region/replicator.h"
 
 namespace region {
 
@@ -92,7 +93,8 @@ Status Node::Init() {
   auto seq = store->MaxSeq(options_.region);
   auto applied = store->LoadApplied();
   auto live = store->CountLiveDocs();
-  for (const Status* s : {&lsn.status(), &seq.status(), &applied.status(), &live.status()}) {
+  auto conflicts = store->CountConflicts();
+  for (const Status* s : {&lsn.status(), &seq.status(), &applied.status(), &live.status(), &conflicts.status()}) {
     if (!s->ok()) return *s;
   }
   state.last_lsn = *lsn;
@@ -100,6 +102,7 @@ Status Node::Init() {
   state.applied = *applied;
   state.applied.Advance(options_.region, *seq);
   state.live_docs = *live;
+  state.conflicts = *conflicts;
   committed_lsn_ = state.last_lsn;
   committed_applied_ = state.applied;
 
@@ -117,7 +120,61 @@ Status Node::Init() {
   wopts.max_batch = options_.max_batch;
   writer_ = std::make_unique<Writer>(std::move(store), std::move(state), wopts, std::move(finalizer),
                                      [this](const TxnState& s) { OnCommit(s); });
+  if (options_.transport && !options_.peers.empty()) {
+    ReplicatorHooks hooks;
+    hooks.applied = [this] { return Applied(); };
+    hooks.apply = [this](const crdt::RegionId& from, std::vector<Change> changes) {
+      return ApplyRemote(from, std::move(changes));
+    };
+    hooks.on_status = [this] { UpdateClockHealth(); };
+    replicator_ = std::make_unique<Replicator>(options_.peers, *options_.transport, clock, std::move(hooks));
+    replicator_->Start();
+  }
   return Status::Ok();
+}
+
+Status Node::CheckWritable() const {
+  if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
+  if (clock_refusing_) {
+    return Status::Unavailable("clock-skew", "this region's clock is more than " +
+                                                 std::to_string(options_.max_clock_offset_ms) +
+                                                 " ms ahead of a majority of its peers; writes are refused until "
+                                                 "the clock is fixed (see GET /v1/cluster)");
+  }
+  return Status::Ok();
+}
+
+void Node::UpdateClockHealth() {
+  if (!replicator_) return;
+  const auto peers = replicator_->Status();
+  const uint64_t now = hlc_->PhysicalMs();
+  size_t behind = 0;
+  for (const auto& p : peers) {
+    // Only recent measurements count: a peer we cannot reach tells us nothing.
+    const bool fresh = p.clock_offset_known && p.last_contact_ms + 60'000 > now;
+    if (fresh && p.clock_offset_ms < -static_cast<int64_t>(options_.max_clock_offset_ms)) ++behind;
+  }
+  clock_refusing_ = !peers.empty() && behind * 2 > peers.size();
+}
+
+ClusterInfo Node::Cluster() const {
+  ClusterInfo info;
+  info.region = options_.region;
+  info.hlc = hlc_->Last();
+  info.now_ms = hlc_->PhysicalMs();
+  info.applied = writer_->Committed().applied;
+  info.refusing_writes = clock_refusing_;
+  if (replicator_) info.peers = replicator_->Status();
+  std::lock_guard lock(peers_mu_);
+  for (auto& p : info.peers) {
+    auto it = peer_have_.find(p.id);
+    if (it == peer_have_.end()) continue;
+    for (const auto& [origin, seq] : info.applied.entries()) {
+      const uint64_t has = it->second.Get(origin);
+      if (seq > has) p.outbound_lag_changes += seq - has;
+    }
+  }
+  return info;
 }
 
 void Node::BeginShutdown() {
@@ -126,6 +183,7 @@ void Node::BeginShutdown() {
 }
 
 void Node::Close() {
+  if (replicator_) replicator_->Stop();  // before closed_: its applies still run
   if (closed_.exchange(true)) return;
   if (writer_) writer_->Stop();
   commit_cv_.notify_all();
@@ -220,6 +278,7 @@ NodeStats Node::Stats() const {
   s.writer = writer_->Stats();
   const TxnState committed = writer_->Committed();
   s.live_docs = committed.live_docs;
+  s.conflicts = committed.conflicts;
   s.last_lsn = committed.last_lsn;
   s.applied = committed.applied;
   s.hlc = hlc_->Last();

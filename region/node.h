@@ -17,22 +17,31 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json_fwd.hpp>
+
 #include "crdt/status.h"
 #include "region/clock.h"
+#include "region/replication.h"
 #include "region/store.h"
 #include "region/types.h"
 #include "region/writer.h"
 
+namespace conflict {
+struct DocState;
+}
+
 namespace region {
 namespace internal {
 class ReadPool;
-}
+}  // namespace internal
+class Replicator;
 
 struct NodeOptions {
   crdt::RegionId region;
@@ -41,6 +50,31 @@ struct NodeOptions {
   int max_batch = 1024;                  // 1: one transaction per write (group commit off)
   int read_connections = 8;
   Clock* clock = nullptr;                // not owned; nullptr: the system clock
+  uint64_t max_clock_offset_ms = 500;    // remote stamps further ahead are held back
+  std::vector<PeerConfig> peers;
+  Transport* transport = nullptr;        // not owned; nullptr: no puller threads (the
+                                         // caller drives Pull/ApplyRemote itself)
+};
+
+struct ConflictQuery {
+  std::string collection, key, status;
+  int64_t since_ms = 0;
+  int64_t after = 0;
+  int limit = 100;
+};
+
+struct ConflictPage {
+  std::vector<ConflictRow> conflicts;
+  std::optional<int64_t> next;
+};
+
+struct ClusterInfo {
+  crdt::RegionId region;
+  crdt::Hlc hlc;
+  uint64_t now_ms = 0;
+  crdt::VersionVector applied;
+  bool refusing_writes = false;  // this region's clock is ahead of a majority of peers
+  std::vector<PeerStatus> peers;
 };
 
 struct WriteRequest {
@@ -59,6 +93,7 @@ struct DigestInfo {
 struct NodeStats {
   WriterStats writer;
   int64_t live_docs = 0;
+  int64_t conflicts = 0;
   int64_t last_lsn = 0;
   crdt::Hlc hlc;
   crdt::VersionVector applied;
@@ -102,6 +137,26 @@ class Node {
   // any region). Unavailable("session-not-caught-up") after timeout_ms.
   crdt::Status WaitForSession(const crdt::VersionVector& session, int timeout_ms);
 
+  // Replication, serving side: the changes `have` lacks, in this region's apply order,
+  // waiting up to wait_ms for one. `puller` is recorded for lag reports.
+  crdt::Result<PullResponse> Pull(const crdt::RegionId& puller, const crdt::VersionVector& have, int limit,
+                                  int wait_ms);
+  // Replication, receiving side: applies a peer's batch in one transaction together with
+  // the advance of the applied vector. Duplicates are skipped; the first change that
+  // cannot be applied yet (clock skew, missing cause) stops the batch (see ApplyResult).
+  crdt::Result<ApplyResult> ApplyRemote(const crdt::RegionId& from, std::vector<Change> changes);
+  // Highest contiguous seq applied per origin (this region included), as committed.
+  crdt::VersionVector Applied() const;
+  ClusterInfo Cluster() const;
+
+  // The conflict log.
+  crdt::Result<ConflictPage> Conflicts(const ConflictQuery& query);
+  crdt::Result<ConflictRow> Conflict(int64_t id);
+  // Resolves a conflict with a new local write that dominates every version involved:
+  // `resolution` is {"value": <document>} or {"choose": "<version>"} (a version of the
+  // conflict: its write is made again). The write replicates like any other.
+  crdt::Result<WriteAck> ResolveConflict(int64_t id, const std::string& resolution);
+
   crdt::Result<DigestInfo> Digest();
   NodeStats Stats() const;
   crdt::Hlc CurrentHlc() const { return hlc_->Last(); }
@@ -109,7 +164,27 @@ class Node {
  private:
   explicit Node(NodeOptions options);
   crdt::Status Init();
+  // A local document write, ready for the writer thread.
+  struct LocalWrite {
+    const std::string& collection;
+    const std::string& key;
+    ChangeKind kind;
+    std::optional<std::string> if_match;
+    std::string canonical;                  // kPut: the document, canonical JSON
+    const nlohmann::json* patch = nullptr;  // kPatch: the merge patch
+    bool exact_fields = false;              // kPatch: assign the patch's fields as they are
+                                            // (null unsets) instead of merging into them
+  };
   crdt::Result<WriteAck> RunDocWrite(const WriteRequest& request, ChangeKind kind);
+  crdt::Status LocalDocWrite(WriteTxn& txn, const LocalWrite& write, WriteAck* ack);
+  crdt::Status ApplyChange(WriteTxn& txn, const Change& change, ApplyResult* result);
+  crdt::Status ApplyDocChange(WriteTxn& txn, Change change, ApplyResult* result);
+  crdt::Status ApplyDefine(WriteTxn& txn, const Change& change);
+  crdt::Status RecordConflict(WriteTxn& txn, const Change& incoming, const std::vector<crdt::Dot>& concurrent,
+                              const conflict::DocState& state);
+  // Ok when local writes are allowed: not shutting down, clock not ahead of the peers.
+  crdt::Status CheckWritable() const;
+  void UpdateClockHealth();
   void OnCommit(const TxnState& state);
 
   NodeOptions options_;
@@ -125,6 +200,12 @@ class Node {
   std::condition_variable commit_cv_;
   int64_t committed_lsn_ = 0;
   crdt::VersionVector committed_applied_;
+
+  std::unique_ptr<Replicator> replicator_;
+  std::atomic<bool> clock_refusing_{false};
+  // What each peer said it had at its last pull from us (outbound lag).
+  mutable std::mutex peers_mu_;
+  std::map<crdt::RegionId, crdt::VersionVector> peer_have_;
 };
 
 // Validation shared by the node and the HTTP layer.

@@ -4,6 +4,7 @@
 
 #include <Poco/DigestEngine.h>
 #include <Poco/SHA2Engine.h>
+#include <sqlite3.h>
 
 #include "region/internal/wal_vfs.h"
 
@@ -31,6 +32,11 @@ CREATE TABLE IF NOT EXISTS changes(
   body TEXT NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS changes_dot ON changes(origin, seq);
 CREATE TABLE IF NOT EXISTS applied(origin TEXT PRIMARY KEY, seq INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS conflicts(
+  id INTEGER PRIMARY KEY, collection TEXT NOT NULL, key TEXT NOT NULL, detected_at INTEGER NOT NULL,
+  policy TEXT NOT NULL, versions TEXT NOT NULL, outcome TEXT NOT NULL, status TEXT NOT NULL,
+  resolution TEXT NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS conflicts_doc ON conflicts(collection, key);
 INSERT OR IGNORE INTO meta(k, v) VALUES('schema', 1);
 )sql";
 
@@ -137,6 +143,21 @@ Status Store::Prepare() {
        "WHERE lsn > ?1 ORDER BY lsn LIMIT ?2"},
       {&max_lsn_, "SELECT coalesce(max(lsn), 0) FROM changes"},
       {&max_seq_, "SELECT coalesce(max(seq), 0) FROM changes WHERE origin = ?1"},
+      {&lsn_of_, "SELECT lsn FROM changes WHERE origin = ?1 AND seq = ?2"},
+      {&change_of_,
+       "SELECT lsn, origin, seq, hlc, collection, key, kind, ctx, body FROM changes WHERE origin = ?1 AND seq = ?2"},
+      {&insert_conflict_,
+       "INSERT INTO conflicts(collection, key, detected_at, policy, versions, outcome, status) "
+       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
+      {&get_conflict_,
+       "SELECT id, collection, key, detected_at, policy, versions, outcome, status, resolution FROM conflicts "
+       "WHERE id = ?1"},
+      {&list_conflicts_,
+       "SELECT id, collection, key, detected_at, policy, versions, outcome, status, resolution FROM conflicts "
+       "WHERE id > ?1 AND detected_at >= ?2 AND (?3 = '' OR collection = ?3) AND (?4 = '' OR key = ?4) "
+       "AND (?5 = '' OR status = ?5) ORDER BY id LIMIT ?6"},
+      {&resolve_conflict_, "UPDATE conflicts SET status = ?2, resolution = ?3 WHERE id = ?1"},
+      {&count_conflicts_, "SELECT count(*) FROM conflicts"},
       {&load_applied_, "SELECT origin, seq FROM applied ORDER BY origin"},
       {&save_applied_,
        "INSERT INTO applied(origin, seq) VALUES(?1, ?2) "
@@ -254,6 +275,86 @@ Result<uint64_t> Store::MaxSeq(const crdt::RegionId& origin) {
   if (!v.ok()) return v.status();
   return static_cast<uint64_t>(*v);
 }
+
+Result<std::optional<int64_t>> Store::LsnOf(const crdt::Dot& dot) {
+  lsn_of_.Bind(1, dot.origin.str()).Bind(2, static_cast<int64_t>(dot.seq));
+  auto row = lsn_of_.Step();
+  if (!row.ok()) return row.status();
+  std::optional<int64_t> out;
+  if (*row) out = lsn_of_.Int(0);
+  lsn_of_.Reset();
+  return out;
+}
+
+Result<std::optional<Change>> Store::ChangeOf(const crdt::Dot& dot) {
+  change_of_.Bind(1, dot.origin.str()).Bind(2, static_cast<int64_t>(dot.seq));
+  auto row = change_of_.Step();
+  if (!row.ok()) return row.status();
+  std::optional<Change> out;
+  if (*row) {
+    auto c = ReadChange(change_of_);
+    if (!c.ok()) {
+      change_of_.Reset();
+      return c.status();
+    }
+    out = std::move(c).value();
+  }
+  change_of_.Reset();
+  return out;
+}
+
+namespace {
+ConflictRow ReadConflict(const Stmt& s) {
+  return ConflictRow{s.Int(0),  s.Text(1), s.Text(2), s.Int(3), s.Text(4),
+                     s.Text(5), s.Text(6), s.Text(7), s.Text(8)};
+}
+}  // namespace
+
+Result<int64_t> Store::InsertConflict(const ConflictRow& r) {
+  MERIDIAN_RETURN_IF_ERROR(insert_conflict_.Bind(1, r.collection)
+                               .Bind(2, r.key)
+                               .Bind(3, r.detected_at)
+                               .Bind(4, r.policy)
+                               .Bind(5, r.versions)
+                               .Bind(6, r.outcome)
+                               .Bind(7, r.status)
+                               .Run());
+  return static_cast<int64_t>(sqlite3_last_insert_rowid(db_->raw()));
+}
+
+Result<std::optional<ConflictRow>> Store::GetConflict(int64_t id) {
+  get_conflict_.Bind(1, id);
+  auto row = get_conflict_.Step();
+  if (!row.ok()) return row.status();
+  std::optional<ConflictRow> out;
+  if (*row) out = ReadConflict(get_conflict_);
+  get_conflict_.Reset();
+  return out;
+}
+
+Result<std::vector<ConflictRow>> Store::ListConflicts(const ConflictFilter& f) {
+  list_conflicts_.Bind(1, f.after)
+      .Bind(2, f.since)
+      .Bind(3, f.collection)
+      .Bind(4, f.key)
+      .Bind(5, f.status)
+      .Bind(6, int64_t{f.limit});
+  std::vector<ConflictRow> out;
+  while (true) {
+    auto row = list_conflicts_.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out.push_back(ReadConflict(list_conflicts_));
+  }
+  list_conflicts_.Reset();
+  return out;
+}
+
+Status Store::ResolveConflict(int64_t id, const std::string& status, const std::string& resolution) {
+  return resolve_conflict_.Bind(1, id).Bind(2, status).Bind(3, resolution).Run();
+}
+
+Result<int64_t> Store::CountConflicts() { return ScalarInt(count_conflicts_); }
 
 Status Store::AppendChange(const Change& c) {
   return append_change_.Bind(1, c.lsn)

@@ -13,6 +13,8 @@
 //   changes(lsn INTEGER PRIMARY KEY, origin, seq, hlc, collection, key, kind, ctx, body)
 //       the change log in this region's apply order; UNIQUE(origin, seq)
 //   applied(origin PRIMARY KEY, seq)            highest contiguous seq applied per origin
+//   conflicts(id INTEGER PRIMARY KEY, collection, key, detected_at, policy, versions, outcome,
+//             status, resolution)             the conflict log; versions/outcome/resolution JSON
 //
 // A Store is used by one thread at a time: the writer thread owns one, readers borrow one
 // each from a pool. Every method returns a Status; none throws.
@@ -40,6 +42,25 @@ struct DocRow {
   crdt::VersionVector ctx;
   std::optional<std::string> state;
   int64_t lsn = 0;
+};
+
+struct ConflictRow {
+  int64_t id = 0;
+  std::string collection;
+  std::string key;
+  int64_t detected_at = 0;       // this region's wall clock, ms
+  std::string policy;
+  std::string versions;          // JSON array
+  std::string outcome;           // JSON object
+  std::string status;            // "auto", "resolved", "needs-attention"
+  std::string resolution;        // JSON object or "" when unresolved
+};
+
+struct ConflictFilter {
+  std::string collection, key, status;  // empty: any
+  int64_t since = 0;                    // detected_at >= since
+  int64_t after = 0;                    // id > after
+  int limit = 100;
 };
 
 struct CollectionRow {
@@ -77,11 +98,21 @@ class Store {
   // Changes with lsn > since, in lsn order, at most `limit`.
   crdt::Result<std::vector<Change>> ChangesSince(int64_t since, int limit);
   crdt::Result<int64_t> MaxLsn();
+  // Log position of the change `dot`, if this region has it.
+  crdt::Result<std::optional<int64_t>> LsnOf(const crdt::Dot& dot);
+  crdt::Result<std::optional<Change>> ChangeOf(const crdt::Dot& dot);
   crdt::Result<uint64_t> MaxSeq(const crdt::RegionId& origin);
 
   // applied vector
   crdt::Result<crdt::VersionVector> LoadApplied();
   crdt::Status SaveApplied(const crdt::RegionId& origin, uint64_t seq);
+
+  // conflict log
+  crdt::Result<int64_t> InsertConflict(const ConflictRow& row);
+  crdt::Result<std::optional<ConflictRow>> GetConflict(int64_t id);
+  crdt::Result<std::vector<ConflictRow>> ListConflicts(const ConflictFilter& filter);
+  crdt::Status ResolveConflict(int64_t id, const std::string& status, const std::string& resolution);
+  crdt::Result<int64_t> CountConflicts();
 
   // collections
   crdt::Result<std::vector<CollectionRow>> LoadCollections();
@@ -106,7 +137,8 @@ class Store {
   internal::Stmt begin_, commit_, rollback_;
   internal::Stmt get_meta_, set_meta_;
   internal::Stmt load_doc_, save_doc_, list_docs_, count_docs_;
-  internal::Stmt append_change_, changes_since_, max_lsn_, max_seq_;
+  internal::Stmt append_change_, changes_since_, max_lsn_, max_seq_, lsn_of_, change_of_;
+  internal::Stmt insert_conflict_, get_conflict_, list_conflicts_, resolve_conflict_, count_conflicts_;
   internal::Stmt load_applied_, save_applied_;
   internal::Stmt load_collections_, save_collection_, implicit_collections_, digest_rows_;
 };

@@ -40,6 +40,7 @@ struct TxnState {
   uint64_t local_seq = 0;        // seq of the newest change this region originated
   crdt::VersionVector applied;   // highest contiguous seq per origin, this region included
   int64_t live_docs = 0;
+  int64_t conflicts = 0;         // rows in the conflict log
 };
 
 // A job's view of the open transaction.
@@ -52,6 +53,7 @@ class WriteTxn {
   uint64_t NextLocalSeq() { return ++state_.local_seq; }
   void MarkApplied(const crdt::Dot& dot) { state_.applied.Add(dot); }
   void AddLiveDocs(int64_t delta) { state_.live_docs += delta; }
+  void AddConflict() { ++state_.conflicts; }
 
  private:
   Store& store_;

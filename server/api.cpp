@@ -7,6 +7,9 @@
 #include <Poco/Base64Encoder.h>
 #include <nlohmann/json.hpp>
 
+#include "region/http_transport.h"
+#include "region/peer_auth.h"
+#include "region/wire.h"
 #include "server/problem.h"
 
 namespace server {
@@ -132,6 +135,10 @@ std::vector<Route> Api::Routes() {
       {"GET", "/v1/changes", "changes", bind(&Api::Changes)},
       {"GET", "/v1/cluster", "cluster", bind(&Api::Cluster)},
       {"GET", "/v1/digest", "digest", bind(&Api::Digest)},
+      {"GET", "/v1/conflicts", "conflicts", bind(&Api::ListConflicts)},
+      {"GET", "/v1/conflicts/{id}", "conflict", bind(&Api::GetConflict)},
+      {"POST", "/v1/conflicts/{id}/resolve", "conflict_resolve", bind(&Api::ResolveConflict)},
+      {"GET", region::kPullPath, "replication_pull", bind(&Api::ReplicationPull)},
   };
 }
 
@@ -147,7 +154,7 @@ Reply Api::Readyz(Request&) {
 Reply Api::MetricsText(Request&) {
   Reply reply;
   reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
-  reply.body = metrics_ ? metrics_->Render(node_.Stats()) : "";
+  reply.body = metrics_ ? metrics_->Render(node_.Stats(), node_.Cluster()) : "";
   return reply;
 }
 
@@ -286,9 +293,25 @@ Reply Api::Changes(Request& r) {
 }
 
 Reply Api::Cluster(Request&) {
-  const region::NodeStats s = node_.Stats();
-  return JsonReply(200, "{\"region\":" + JsonQuote(node_.region().str()) + ",\"hlc\":" + HlcJson(s.hlc) +
-                            ",\"applied\":" + VectorJson(s.applied) + ",\"peers\":[]}");
+  const region::ClusterInfo c = node_.Cluster();
+  std::string body = "{\"region\":" + JsonQuote(c.region.str()) + ",\"now_ms\":" + std::to_string(c.now_ms) +
+                     ",\"hlc\":" + HlcJson(c.hlc) + ",\"applied\":" + VectorJson(c.applied) +
+                     ",\"refusing_writes\":" + (c.refusing_writes ? "true" : "false") + ",\"peers\":[";
+  for (size_t i = 0; i < c.peers.size(); ++i) {
+    const region::PeerStatus& p = c.peers[i];
+    body += (i ? "," : "") + std::string("{\"region\":") + JsonQuote(p.id.str()) + ",\"url\":" + JsonQuote(p.url) +
+            ",\"state\":" + JsonQuote(p.state) + ",\"lag_changes\":" + std::to_string(p.lag_changes) +
+            ",\"lag_ms\":" + std::to_string(p.lag_ms) +
+            ",\"outbound_lag_changes\":" + std::to_string(p.outbound_lag_changes) +
+            ",\"last_contact_ms\":" + (p.last_contact_ms ? std::to_string(p.last_contact_ms) : "null") +
+            ",\"last_contact_ago_ms\":" +
+            (p.last_contact_ms ? std::to_string(c.now_ms > p.last_contact_ms ? c.now_ms - p.last_contact_ms : 0)
+                               : "null") +
+            ",\"clock_offset_ms\":" + (p.clock_offset_known ? std::to_string(p.clock_offset_ms) : "null") +
+            ",\"pulls\":" + std::to_string(p.pulls) + ",\"changes_applied\":" + std::to_string(p.changes_applied) +
+            ",\"last_error\":" + (p.last_error.empty() ? "null" : JsonQuote(p.last_error)) + "}";
+  }
+  return JsonReply(200, body + "]}");
 }
 
 Reply Api::Digest(Request&) {
@@ -300,6 +323,97 @@ Reply Api::Digest(Request&) {
   }
   body += "},\"applied\":" + VectorJson(d->applied) + "}";
   return JsonReply(200, std::move(body));
+}
+
+Reply Api::ReplicationPull(Request& r) {
+  if (options_.cluster_secret.empty()) {
+    return ProblemReply(Status(crdt::Code::kUnauthenticated, "no-cluster-secret",
+                               "this region has no cluster secret; start it with --cluster-secret-file"));
+  }
+  region::Clock& clock = options_.clock ? *options_.clock : system_clock_;
+  auto peer = region::VerifyPeerRequest(options_.cluster_secret, r.header("Authorization").value_or(""), r.method(),
+                                        r.target(), "", clock.NowMs());
+  if (!peer.ok()) return ProblemReply(peer.status());
+  auto have = crdt::VersionVector::Decode(r.query("have").value_or(""));
+  if (!have.ok()) return ProblemReply(have.status());
+  auto limit = IntParam(r, "limit", 1000, 1, 10000);
+  auto wait = IntParam(r, "wait_ms", 0, 0, kMaxWaitMs);
+  for (const auto* p : {&limit, &wait}) {
+    if (!p->ok()) return ProblemReply(p->status());
+  }
+  auto pulled = node_.Pull(*peer, *have, static_cast<int>(*limit), static_cast<int>(*wait));
+  if (!pulled.ok()) return ProblemReply(pulled.status());
+  Reply reply = JsonReply(200, region::EncodePullResponse(*pulled));
+  MaybeGzip(r, reply);
+  return reply;
+}
+
+namespace {
+std::string ConflictJson(const region::ConflictRow& c, const std::string& region) {
+  return "{\"id\":" + std::to_string(c.id) + ",\"collection\":" + JsonQuote(c.collection) +
+         ",\"key\":" + JsonQuote(c.key) + ",\"policy\":" + JsonQuote(c.policy) + ",\"versions\":" + c.versions +
+         ",\"outcome\":" + c.outcome + ",\"detected_by\":" + JsonQuote(region) +
+         ",\"detected_at\":" + std::to_string(c.detected_at) + ",\"status\":" + JsonQuote(c.status) +
+         ",\"resolution\":" + (c.resolution.empty() ? "null" : c.resolution) + "}";
+}
+
+crdt::Result<int64_t> ConflictId(const Request& r) {
+  const std::string& text = r.param("id");
+  int64_t id = 0;
+  auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), id);
+  if (ec != std::errc() || ptr != text.data() + text.size() || id < 1) {
+    return Status::NotFound("not-found", "no conflict '" + text.substr(0, 40) + "'");
+  }
+  return id;
+}
+}  // namespace
+
+Reply Api::ListConflicts(Request& r) {
+  region::ConflictQuery q;
+  q.collection = r.query("collection").value_or("");
+  q.key = r.query("key").value_or("");
+  q.status = r.query("status").value_or("");
+  auto since = IntParam(r, "since", 0, 0, INT64_MAX);
+  auto limit = IntParam(r, "limit", 100, 1, kMaxPageLimit);
+  auto after = IntParam(r, "after", 0, 0, INT64_MAX);
+  for (const auto* p : {&since, &limit, &after}) {
+    if (!p->ok()) return ProblemReply(p->status());
+  }
+  q.since_ms = *since;
+  q.limit = static_cast<int>(*limit);
+  q.after = *after;
+  auto page = node_.Conflicts(q);
+  if (!page.ok()) return ProblemReply(page.status());
+  std::string body = "{\"conflicts\":[";
+  for (size_t i = 0; i < page->conflicts.size(); ++i) {
+    body += (i ? "," : "") + ConflictJson(page->conflicts[i], node_.region().str());
+  }
+  body += "],\"next\":" + (page->next ? JsonQuote(std::to_string(*page->next)) : std::string("null")) + "}";
+  return JsonReply(200, std::move(body));
+}
+
+Reply Api::GetConflict(Request& r) {
+  auto id = ConflictId(r);
+  if (!id.ok()) return ProblemReply(id.status());
+  auto c = node_.Conflict(*id);
+  if (!c.ok()) return ProblemReply(c.status());
+  return JsonReply(200, ConflictJson(*c, node_.region().str()));
+}
+
+Reply Api::ResolveConflict(Request& r) {
+  auto id = ConflictId(r);
+  if (!id.ok()) return ProblemReply(id.status());
+  if (Status s = RequireMediaType(r, "application/json"); !s.ok()) return ProblemReply(s);
+  auto body = r.Body();
+  if (!body.ok()) return ProblemReply(body.status());
+  auto ack = node_.ResolveConflict(*id, *body);
+  if (!ack.ok()) return ProblemReply(ack.status());
+  Reply reply = JsonReply(200, "{\"conflict\":" + std::to_string(*id) + ",\"key\":" + JsonQuote(ack->key) +
+                                   ",\"version\":" + JsonQuote(ack->version) + ",\"hlc\":" + HlcJson(ack->hlc) +
+                                   ",\"origin\":" + JsonQuote(ack->dot.origin.str()) +
+                                   ",\"seq\":" + std::to_string(ack->dot.seq) + "}");
+  reply.headers.emplace_back("X-Meridian-Session", ack->session);
+  return WithVersion(std::move(reply), ack->version);
 }
 
 }  // namespace server

@@ -16,6 +16,8 @@ namespace server {
 
 struct ApiOptions {
   int session_wait_ms = 2000;  // how long a read waits for its session token
+  std::string cluster_secret;  // empty: replication endpoints refuse every request
+  region::Clock* clock = nullptr;  // for signature windows; nullptr: the system clock
 };
 
 class Api {
@@ -39,9 +41,14 @@ class Api {
   Reply Changes(Request& r);
   Reply Cluster(Request& r);
   Reply Digest(Request& r);
+  Reply ReplicationPull(Request& r);
+  Reply ListConflicts(Request& r);
+  Reply GetConflict(Request& r);
+  Reply ResolveConflict(Request& r);
 
   region::Node& node_;
   ApiOptions options_;
+  region::SystemClock system_clock_;
   const Metrics* metrics_ = nullptr;
 };
 

@@ -1,6 +1,9 @@
 #include "server/app.h"
 
+#include <cctype>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include <Poco/Net/HTTPServer.h>
 #include <Poco/Net/HTTPServerParams.h>
@@ -11,6 +14,7 @@
 #include <Poco/Util/Option.h>
 #include <Poco/Util/OptionSet.h>
 
+#include "region/http_transport.h"
 #include "region/node.h"
 #include "server/api.h"
 #include "server/log.h"
@@ -20,6 +24,22 @@
 namespace server {
 
 using Poco::Util::Option;
+
+namespace {
+crdt::Result<std::string> ReadSecret(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return crdt::Status::InvalidArgument("invalid-config", "cannot read --cluster-secret-file " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string secret = ss.str();
+  while (!secret.empty() && std::isspace(static_cast<unsigned char>(secret.back()))) secret.pop_back();
+  if (secret.size() < 16) {
+    return crdt::Status::InvalidArgument("invalid-config",
+                                         "the cluster secret in " + path + " must be at least 16 characters");
+  }
+  return secret;
+}
+}  // namespace
 
 void MeridianApp::defineOptions(Poco::Util::OptionSet& options) {
   ServerApplication::defineOptions(options);
@@ -41,6 +61,8 @@ void MeridianApp::defineOptions(Poco::Util::OptionSet& options) {
   add("max-body-bytes", "N", "largest request body accepted (default 16777216)");
   add("http-threads", "N", "HTTP worker threads: clients + peers + long polls (default 128)");
   add("log-level", "LEVEL", "debug, info (default), warning or error");
+  add("max-clock-offset-ms", "MS", "largest clock difference tolerated between regions (default 500)");
+  add("debug-clock-offset-ms", "MS", "testing only: run this region's clock MS ahead (or behind, if negative)");
 }
 
 void MeridianApp::handleOption(const std::string& name, const std::string& value) {
@@ -84,11 +106,35 @@ int MeridianApp::main(const std::vector<std::string>& args) {
   const ServerConfig& cfg = *config;
   InitLogging(cfg.region.str(), cfg.log_level);
 
+  std::string secret;
+  if (!cfg.cluster_secret_file.empty()) {
+    auto read = ReadSecret(cfg.cluster_secret_file);
+    if (!read.ok()) {
+      std::cerr << "meridian: " << read.status().message() << "\n";
+      return EXIT_CONFIG;
+    }
+    secret = std::move(read).value();
+  }
+  std::unique_ptr<region::Clock> clock;
+  if (cfg.debug_clock_offset_ms != 0) {
+    clock = std::make_unique<region::OffsetClock>(cfg.debug_clock_offset_ms);
+    Log(LogLevel::kWarning, "clock shifted for testing", {{"offset_ms", std::to_string(cfg.debug_clock_offset_ms)}});
+  } else {
+    clock = std::make_unique<region::SystemClock>();
+  }
+  std::unique_ptr<region::HttpTransport> transport;
   region::NodeOptions nopts;
   nopts.region = cfg.region;
   nopts.data_dir = cfg.data_dir;
   nopts.durability = cfg.durability;
   nopts.max_batch = cfg.max_batch;
+  nopts.clock = clock.get();
+  nopts.max_clock_offset_ms = cfg.max_clock_offset_ms;
+  if (!cfg.peers.empty()) {
+    transport = std::make_unique<region::HttpTransport>(cfg.region, secret, *clock);
+    for (const auto& p : cfg.peers) nopts.peers.push_back({p.id, p.url});
+    nopts.transport = transport.get();
+  }
   auto opened = region::Node::Open(nopts);
   if (!opened.ok()) {
     std::cerr << "meridian: cannot open region " << cfg.region.str() << ": " << opened.status().message() << "\n";
@@ -96,7 +142,10 @@ int MeridianApp::main(const std::vector<std::string>& args) {
   }
   std::unique_ptr<region::Node> node = std::move(opened).value();
 
-  Api api(*node, ApiOptions{});
+  ApiOptions aopts;
+  aopts.cluster_secret = secret;
+  aopts.clock = clock.get();
+  Api api(*node, aopts);
   std::vector<Route> routes = api.Routes();
   Metrics metrics(Router::RouteNames(routes));
   api.SetMetrics(&metrics);
@@ -124,7 +173,8 @@ int MeridianApp::main(const std::vector<std::string>& args) {
   const std::string url = "http://" + cfg.listen_host + ":" + std::to_string(socket.address().port());
   std::cout << "meridian: region " << cfg.region.str() << " listening on " << url << std::endl;
   Log(LogLevel::kInfo, "listening",
-      {{"url", url}, {"data_dir", cfg.data_dir}, {"max_batch", std::to_string(cfg.max_batch)}});
+      {{"url", url}, {"data_dir", cfg.data_dir}, {"max_batch", std::to_string(cfg.max_batch)},
+       {"peers", std::to_string(cfg.peers.size())}});
 
   waitForTerminationRequest();
 

@@ -106,8 +106,10 @@ Result<ServerConfig> ResolveConfig(const RawSettings& flags) {
     if (k == "config") continue;
     all[k] = v;  // a flag replaces the file's value (and the file's peer list)
   }
-  static const char* kKnown[] = {"region", "listen", "data-dir", "peer", "cluster-secret-file", "durability",
-                                 "max-batch", "max-body-bytes", "http-threads", "log-level"};
+  static const char* kKnown[] = {"region",         "listen",         "data-dir",     "peer",
+                                 "cluster-secret-file", "durability", "max-batch",    "max-body-bytes",
+                                 "http-threads",   "log-level",      "max-clock-offset-ms",
+                                 "debug-clock-offset-ms"};
   for (const auto& [k, _] : all) {
     if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown)) {
       return Bad(k, "unknown setting");
@@ -151,6 +153,19 @@ Result<ServerConfig> ResolveConfig(const RawSettings& flags) {
     auto n = ParseInt("http-threads", *v, 4, 4096);
     if (!n.ok()) return n.status();
     cfg.http_threads = static_cast<int>(*n);
+  }
+  if (auto v = last("max-clock-offset-ms")) {
+    auto n = ParseInt("max-clock-offset-ms", *v, 1, 3'600'000);
+    if (!n.ok()) return n.status();
+    cfg.max_clock_offset_ms = static_cast<uint64_t>(*n);
+  }
+  if (auto v = last("debug-clock-offset-ms")) {
+    auto n = ParseInt("debug-clock-offset-ms", *v, -86'400'000, 86'400'000);
+    if (!n.ok()) return n.status();
+    cfg.debug_clock_offset_ms = *n;
+  }
+  if (!cfg.peers.empty() && cfg.cluster_secret_file.empty()) {
+    return Bad("cluster-secret-file", "is required when peers are configured (peers sign replication requests)");
   }
   if (auto v = last("log-level")) {
     if (!ParseLogLevel(*v, &cfg.log_level)) return Bad("log-level", "must be debug, info, warning or error");

@@ -6,7 +6,7 @@
 //   {"region": "us-east", "listen": "127.0.0.1:7001", "data_dir": "data/us-east",
 //    "peers": {"eu-west": "http://127.0.0.1:7002"}, "cluster_secret_file": "secret",
 //    "durability": "full", "max_batch": 1024, "max_body_bytes": 16777216,
-//    "http_threads": 128, "log_level": "info"}
+//    "http_threads": 128, "log_level": "info", "max_clock_offset_ms": 500}
 #pragma once
 
 #include <cstdint>
@@ -39,6 +39,8 @@ struct ServerConfig {
   size_t max_body_bytes = 16 * 1024 * 1024;
   int http_threads = 128;
   LogLevel log_level = LogLevel::kInfo;
+  uint64_t max_clock_offset_ms = 500;
+  int64_t debug_clock_offset_ms = 0;  // testing only: shifts this process's clock
 };
 
 // Raw settings as given: flag name -> values (repeatable flags keep every value).

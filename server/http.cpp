@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <istream>
+#include <sstream>
 
+#include <Poco/DeflatingStream.h>
 #include <Poco/Net/HTTPServerRequest.h>
 #include <Poco/String.h>
 #include <Poco/URI.h>
@@ -41,6 +43,8 @@ const std::string& Request::param(const std::string& name) const {
   auto it = params_.find(name);
   return it == params_.end() ? kEmpty : it->second;
 }
+
+const std::string& Request::target() const { return raw_.getURI(); }
 
 std::optional<std::string> Request::query(const std::string& name) const {
   for (const auto& [k, v] : query_) {
@@ -135,6 +139,20 @@ std::string JsonQuote(const std::string& s) {
   }
   out += '"';
   return out;
+}
+
+void MaybeGzip(const Request& request, Reply& reply, size_t min_bytes) {
+  if (reply.body.size() < min_bytes) return;
+  const auto accept = request.header("Accept-Encoding");
+  if (!accept || accept->find("gzip") == std::string::npos) return;
+  std::ostringstream out;
+  {
+    Poco::DeflatingOutputStream gz(out, Poco::DeflatingStreamBuf::STREAM_GZIP, 1);
+    gz.write(reply.body.data(), static_cast<std::streamsize>(reply.body.size()));
+    gz.close();
+  }
+  reply.body = out.str();
+  reply.headers.emplace_back("Content-Encoding", "gzip");
 }
 
 Reply JsonReply(int status, std::string body) {

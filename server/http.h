@@ -33,6 +33,8 @@ class Request {
   Request(Poco::Net::HTTPServerRequest& raw, std::string path, std::string raw_query, size_t max_body);
 
   const std::string& method() const { return method_; }
+  // The request target exactly as sent (path and query, still percent-encoded).
+  const std::string& target() const;
   const std::string& path() const { return path_; }
   // Percent-decoded path parameter captured by the route ({c}, {key}).
   const std::string& param(const std::string& name) const;
@@ -72,5 +74,7 @@ struct Route {
 // JSON string literal for `s` (quoted and escaped).
 std::string JsonQuote(const std::string& s);
 Reply JsonReply(int status, std::string body);
+// Compresses the reply's body with gzip when the client accepts it and it is worth it.
+void MaybeGzip(const Request& request, Reply& reply, size_t min_bytes = 8192);
 
 }  // namespace server

@@ -1,6 +1,7 @@
 #include "server/metrics.h"
 
 #include <cstdio>
+#include <functional>
 
 namespace server {
 
@@ -29,7 +30,7 @@ std::string Num(double v) {
 }
 }  // namespace
 
-std::string Metrics::Render(const region::NodeStats& node) const {
+std::string Metrics::Render(const region::NodeStats& node, const region::ClusterInfo& cluster) const {
   std::string out;
   out += "# HELP meridian_http_requests_total HTTP requests by route, method and status.\n";
   out += "# TYPE meridian_http_requests_total counter\n";
@@ -83,6 +84,38 @@ std::string Metrics::Render(const region::NodeStats& node) const {
   out += "# HELP meridian_hlc_logical Logical part of this region's hybrid logical clock.\n";
   out += "# TYPE meridian_hlc_logical gauge\n";
   out += "meridian_hlc_logical " + std::to_string(node.hlc.logical()) + "\n";
+  out += "# HELP meridian_conflicts_total Conflicts recorded in this region's conflict log.\n";
+  out += "# TYPE meridian_conflicts_total counter\n";
+  out += "meridian_conflicts_total " + std::to_string(node.conflicts) + "\n";
+  out += "# HELP meridian_refusing_writes 1 while this region's clock is ahead of a majority of peers.\n";
+  out += "# TYPE meridian_refusing_writes gauge\n";
+  out += std::string("meridian_refusing_writes ") + (cluster.refusing_writes ? "1" : "0") + "\n";
+  struct PeerGauge {
+    const char* name;
+    const char* help;
+    std::function<std::string(const region::PeerStatus&)> value;
+  };
+  const PeerGauge gauges[] = {
+      {"meridian_peer_up", "1 when the last pull from the peer succeeded and nothing was held back.",
+       [](const region::PeerStatus& p) { return std::string(p.state == "ok" ? "1" : "0"); }},
+      {"meridian_peer_lag_changes", "Changes the peer has that this region has not applied.",
+       [](const region::PeerStatus& p) { return std::to_string(p.lag_changes); }},
+      {"meridian_peer_lag_ms", "Age of the oldest change from the peer not applied yet.",
+       [](const region::PeerStatus& p) { return std::to_string(p.lag_ms); }},
+      {"meridian_peer_outbound_lag_changes", "Changes of this region the peer lacked at its last pull.",
+       [](const region::PeerStatus& p) { return std::to_string(p.outbound_lag_changes); }},
+      {"meridian_peer_clock_offset_ms", "Estimated peer clock minus this region's clock.",
+       [](const region::PeerStatus& p) { return std::to_string(p.clock_offset_ms); }},
+      {"meridian_peer_last_contact_ms", "Wall clock of the last answer from the peer.",
+       [](const region::PeerStatus& p) { return std::to_string(p.last_contact_ms); }},
+      {"meridian_peer_changes_applied_total", "Changes applied from this peer's feed.",
+       [](const region::PeerStatus& p) { return std::to_string(p.changes_applied); }},
+  };
+  for (const auto& g : gauges) {
+    out += std::string("# HELP ") + g.name + " " + g.help + "\n";
+    out += std::string("# TYPE ") + g.name + (std::string(g.name).find("_total") != std::string::npos ? " counter\n" : " gauge\n");
+    for (const auto& p : cluster.peers) out += std::string(g.name) + "{peer=\"" + p.id.str() + "\"} " + g.value(p) + "\n";
+  }
   out += "# HELP meridian_applied_seq Highest contiguous change seq applied, per origin region.\n";
   out += "# TYPE meridian_applied_seq gauge\n";
   for (const auto& [origin, seq] : node.applied.entries()) {

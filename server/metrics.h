@@ -28,7 +28,7 @@ class Metrics {
   void Observe(int route, const std::string& method, int status, double seconds);
 
   // The Prometheus text format (version 0.0.4) for requests and the node's state.
-  std::string Render(const region::NodeStats& node) const;
+  std::string Render(const region::NodeStats& node, const region::ClusterInfo& cluster) const;
 
  private:
   struct Histogram {

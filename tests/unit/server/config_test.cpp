@@ -32,14 +32,16 @@ BOOST_AUTO_TEST_CASE(bad_settings_name_the_flag) {
       {{{"region", {"Bad"}}}, "--region"},
       {{{"region", {"a"}}, {"listen", {"nohost"}}}, "--listen"},
       {{{"region", {"a"}}, {"listen", {"h:99999"}}}, "--listen"},
-      {{{"region", {"a"}}, {"peer", {"b"}}}, "--peer"},
-      {{{"region", {"a"}}, {"peer", {"a=http://x:1"}}}, "--peer"},
-      {{{"region", {"a"}}, {"peer", {"b=ftp://x"}}}, "--peer"},
-      {{{"region", {"a"}}, {"peer", {"b=http://x:1", "b=http://y:2"}}}, "--peer"},
+      {{{"region", {"a"}}, {"peer", {"b"}}, {"cluster-secret-file", {"s"}}}, "--peer"},
+      {{{"region", {"a"}}, {"peer", {"a=http://x:1"}}, {"cluster-secret-file", {"s"}}}, "--peer"},
+      {{{"region", {"a"}}, {"peer", {"b=ftp://x"}}, {"cluster-secret-file", {"s"}}}, "--peer"},
+      {{{"region", {"a"}}, {"peer", {"b=http://x:1", "b=http://y:2"}}, {"cluster-secret-file", {"s"}}}, "--peer"},
       {{{"region", {"a"}}, {"durability", {"sometimes"}}}, "--durability"},
       {{{"region", {"a"}}, {"max-batch", {"0"}}}, "--max-batch"},
       {{{"region", {"a"}}, {"max-body-bytes", {"12x"}}}, "--max-body-bytes"},
       {{{"region", {"a"}}, {"config", {"/nonexistent/file.json"}}}, "--config"},
+      {{{"region", {"a"}}, {"peer", {"b=http://x:1"}}}, "--cluster-secret-file"},
+      {{{"region", {"a"}}, {"max-clock-offset-ms", {"0"}}}, "--max-clock-offset-ms"},
   };
   for (const auto& c : cases) {
     auto cfg = ResolveConfig(c.flags);
@@ -55,6 +57,7 @@ BOOST_AUTO_TEST_CASE(config_file_is_read_and_flags_override_it) {
   {
     std::ofstream f(path);
     f << R"({"region":"eu-west","listen":"0.0.0.0:7100","peers":{"us-east":"http://127.0.0.1:7001/"},)"
+      << R"("cluster_secret_file":"/tmp/secret",)"
       << R"("max_batch":64})";
   }
   auto cfg = ResolveConfig({{"config", {path}}, {"listen", {"127.0.0.1:7200"}}});

@@ -1,0 +1,278 @@
+// Replication inside a region: serving pulls from peers and applying their changes.
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "crdt/json_text.h"
+#include "region/internal/doc_merge.h"
+#include "region/internal/read_pool.h"
+#include "region/node.h"
+
+namespace region {
+
+using crdt::Result;
+using crdt::Status;
+using nlohmann::json;
+
+Result<PullResponse> Node::Pull(const crdt::RegionId& puller, const crdt::VersionVector& have, int limit,
+                                int wait_ms) {
+  if (limit < 1 || limit > 10000) return Status::InvalidArgument("invalid-limit", "limit must be 1..10000");
+  {
+    std::lock_guard lock(peers_mu_);
+    peer_have_[puller] = have;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(0, wait_ms));
+  while (true) {
+    if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
+    const TxnState committed = writer_->Committed();
+    PullResponse r;
+    r.region = options_.region;
+    r.applied = committed.applied;
+    {
+      auto reader = readers_->Acquire();
+      // Start where the first change the puller lacks sits in our log.
+      int64_t start = INT64_MAX;
+      for (const auto& [origin, seq] : committed.applied.entries()) {
+        const uint64_t has = have.Get(origin);
+        if (seq <= has) continue;
+        auto lsn = reader->LsnOf({origin, has + 1});
+        if (!lsn.ok()) return lsn.status();
+        if (!*lsn) {
+          return Status(crdt::Code::kGone, "history-compacted",
+                        "change " + origin.str() + ":" + std::to_string(has + 1) + " is no longer in the log of " +
+                            options_.region.str() + "; bootstrap from a snapshot");
+        }
+        start = std::min(start, **lsn);
+      }
+      if (start != INT64_MAX) {
+        crdt::VersionVector running = have;
+        int64_t pos = start - 1;
+        bool full = false;
+        while (!full && pos < committed.last_lsn) {
+          auto page = reader->ChangesSince(pos, 1000);
+          if (!page.ok()) return page.status();
+          if (page->empty()) break;
+          for (Change& c : *page) {
+            if (c.lsn > committed.last_lsn) break;
+            pos = c.lsn;
+            const uint64_t next = running.Get(c.dot.origin) + 1;
+            if (c.dot.seq < next) continue;  // the puller has it
+            if (c.dot.seq > next) {
+              return Status::Internal("change log of " + options_.region.str() + " skips from " +
+                                      c.dot.origin.str() + ":" + std::to_string(next - 1) + " to " +
+                                      c.dot.ToString());
+            }
+            running.Add(c.dot);
+            r.changes.push_back(std::move(c));
+            if (static_cast<int>(r.changes.size()) >= limit) {
+              full = true;
+              break;
+            }
+          }
+        }
+        r.more = full && pos < committed.last_lsn;
+      }
+    }
+    if (!r.changes.empty() || std::chrono::steady_clock::now() >= deadline || draining_) {
+      r.now_ms = hlc_->PhysicalMs();
+      return r;
+    }
+    std::unique_lock lock(commit_mu_);
+    commit_cv_.wait_until(lock, deadline,
+                          [&] { return committed_lsn_ > committed.last_lsn || closed_ || draining_; });
+  }
+}
+
+crdt::VersionVector Node::Applied() const { return writer_->Committed().applied; }
+
+Result<ApplyResult> Node::ApplyRemote(const crdt::RegionId& from, std::vector<Change> changes) {
+  if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
+  ApplyResult result;
+  Status status = writer_->Run([&](WriteTxn& txn) -> Status {
+    result = ApplyResult();
+    std::set<crdt::RegionId> advanced;
+    const uint64_t now = hlc_->PhysicalMs();
+    for (Change& c : changes) {
+      const uint64_t has = txn.state().applied.Get(c.dot.origin);
+      if (c.dot.seq <= has) {
+        ++result.duplicates;
+        continue;
+      }
+      if (c.dot.origin == options_.region) {
+        result.held = Status::FailedPrecondition(
+            "own-history", "peer " + from.str() + " holds change " + c.dot.ToString() +
+                               " of this region, which this region does not have (restored from an old backup?)");
+        break;
+      }
+      if (c.dot.seq != has + 1) {
+        result.held = Status::FailedPrecondition("gap", "change " + c.dot.ToString() + " arrived before " +
+                                                            c.dot.origin.str() + ":" + std::to_string(has + 1));
+        break;
+      }
+      if (!c.ctx.LessOrEqual(txn.state().applied)) {
+        result.held = Status::FailedPrecondition("causal", "change " + c.dot.ToString() +
+                                                               " depends on changes not applied yet");
+        break;
+      }
+      if (c.hlc.wall_ms() > now + options_.max_clock_offset_ms) {
+        result.held = Status::Unavailable(
+            "clock-skew", "change " + c.dot.ToString() + " from " + from.str() + " is stamped " +
+                              std::to_string(c.hlc.wall_ms() - now) + " ms ahead of this region's clock (max " +
+                              std::to_string(options_.max_clock_offset_ms) + " ms); held back");
+        result.held_hlc = c.hlc;
+        break;
+      }
+      Status applied = ApplyChange(txn, c, &result);
+      if (!applied.ok()) {
+        if (applied.reason() == "storage") return applied;
+        result.held = applied;  // e.g. a malformed change: keep it in the peer's log, never drop it
+        break;
+      }
+      ++result.applied;
+      advanced.insert(c.dot.origin);
+    }
+    for (const auto& origin : advanced) {
+      MERIDIAN_RETURN_IF_ERROR(txn.store().SaveApplied(origin, txn.state().applied.Get(origin)));
+    }
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return result;
+}
+
+Status Node::ApplyChange(WriteTxn& txn, const Change& incoming, ApplyResult* result) {
+  Change c = incoming;
+  // Validate before anything is written: a job writes nothing when it fails.
+  if (c.kind != ChangeKind::kDefine) {
+    MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(c.collection));
+    MERIDIAN_RETURN_IF_ERROR(ValidateKey(c.key));
+  }
+  auto stamp = hlc_->Receive(c.hlc);
+  if (!stamp.ok()) return stamp.status();
+  c.lsn = txn.NextLsn();
+  if (c.kind == ChangeKind::kDefine) {
+    MERIDIAN_RETURN_IF_ERROR(ApplyDefine(txn, c));
+  } else {
+    MERIDIAN_RETURN_IF_ERROR(ApplyDocChange(txn, c, result));
+  }
+  MERIDIAN_RETURN_IF_ERROR(txn.store().AppendChange(c));
+  txn.MarkApplied(c.dot);
+  return Status::Ok();
+}
+
+namespace {
+// Storage failures after the first write must fail the whole batch.
+Status Storage(Status s) {
+  if (s.ok() || s.reason() == "storage") return s;
+  return Status(crdt::Code::kInternal, "storage", s.message());
+}
+}  // namespace
+
+Status Node::ApplyDocChange(WriteTxn& txn, Change c, ApplyResult* result) {
+  auto loaded = txn.store().LoadDoc(c.collection, c.key);
+  if (!loaded.ok()) return loaded.status();
+  const std::optional<DocRow>& row = *loaded;
+  const bool was_live = row && row->value;
+  DocRow next;
+  const bool whole = c.kind == ChangeKind::kPut || c.kind == ChangeKind::kDelete;
+  if (whole && (!row || row->ctx.LessOrEqual(c.ctx))) {
+    // The change was made on everything this region has of the document: it replaces it.
+    if (c.kind == ChangeKind::kPut) {
+      auto v = crdt::ParseJson(c.body);
+      if (!v.ok() || !v->is_object()) {
+        return Status::InvalidArgument("invalid-change", "change " + c.dot.ToString() + ": put body is not an object");
+      }
+      next.value = c.body;
+    }
+    next.dot = c.dot;
+    next.hlc = c.hlc;
+    next.ctx = c.ctx;
+    if (row) next.ctx.Join(row->ctx);
+    next.ctx.Add(c.dot);
+    next.lsn = c.lsn;
+  } else {
+    auto write = internal::WriteFromChange(c);
+    if (!write.ok()) return write.status();
+    auto state = internal::LoadState(row);
+    if (!state.ok()) return state.status();
+    const std::vector<crdt::Dot> concurrent = conflict::Apply(*state, *write);
+    next = internal::RowFor(*state, c.lsn);
+    if (!concurrent.empty()) {
+      MERIDIAN_RETURN_IF_ERROR(Storage(RecordConflict(txn, c, concurrent, *state)));
+      ++result->conflicts;
+    }
+  }
+  MERIDIAN_RETURN_IF_ERROR(Storage(txn.store().SaveDoc(c.collection, c.key, next)));
+  txn.AddLiveDocs((next.value ? 1 : 0) - (was_live ? 1 : 0));
+  return Status::Ok();
+}
+
+Status Node::ApplyDefine(WriteTxn& txn, const Change& c) {
+  auto rows = txn.store().LoadCollections();
+  if (!rows.ok()) return rows.status();
+  for (const auto& row : *rows) {
+    if (row.name != c.collection) continue;
+    const bool dominates = c.ctx.Contains(row.dot);
+    const bool later = row.hlc < c.hlc || (row.hlc == c.hlc && row.dot.origin < c.dot.origin);
+    if (!dominates && !later) return Status::Ok();  // the current definition wins
+  }
+  return Storage(txn.store().SaveCollection({c.collection, c.body, c.dot, c.hlc}, c.lsn));
+}
+
+namespace {
+
+json HlcJson(crdt::Hlc h) { return {{"wall_ms", h.wall_ms()}, {"logical", h.logical()}}; }
+
+json VectorJson(const crdt::VersionVector& vv) {
+  json out = json::object();
+  for (const auto& [origin, seq] : vv.entries()) out[origin.str()] = seq;
+  return out;
+}
+
+json VersionJson(const Change& c) {
+  json value;  // null for a delete
+  if (c.kind != ChangeKind::kDelete) {
+    value = json::parse(c.body, nullptr, /*allow_exceptions=*/false);
+    if (value.is_discarded()) value = nullptr;
+  }
+  return {{"version", c.dot.ToString()}, {"kind", ChangeKindName(c.kind)}, {"value", std::move(value)},
+          {"hlc", HlcJson(c.hlc)},       {"origin", c.dot.origin.str()}, {"context", VectorJson(c.ctx)}};
+}
+
+}  // namespace
+
+Status Node::RecordConflict(WriteTxn& txn, const Change& incoming, const std::vector<crdt::Dot>& concurrent,
+                            const conflict::DocState& state) {
+  json versions = json::array({VersionJson(incoming)});
+  const Change* winner = &incoming;
+  std::vector<Change> others;
+  others.reserve(concurrent.size());
+  for (const auto& dot : concurrent) {
+    auto c = txn.store().ChangeOf(dot);
+    if (!c.ok()) return c.status();
+    if (!*c) return Status::Internal("conflicting version " + dot.ToString() + " is not in the change log");
+    others.push_back(std::move(**c));
+  }
+  for (const Change& o : others) {
+    versions.push_back(VersionJson(o));
+    if (winner->hlc < o.hlc || (winner->hlc == o.hlc && winner->dot.origin < o.dot.origin)) winner = &o;
+  }
+  const conflict::Visible vis = conflict::ResolveLww(state);
+  json outcome = {{"rule", "lww: the larger (hlc, origin) wins each field it wrote; the others are kept here"},
+                  {"winner", winner->dot.ToString()},
+                  {"value", vis.exists ? vis.value : json(nullptr)}};
+  ConflictRow row;
+  row.collection = incoming.collection;
+  row.key = incoming.key;
+  row.detected_at = static_cast<int64_t>(hlc_->PhysicalMs());
+  row.policy = "lww";
+  row.versions = versions.dump();
+  row.outcome = outcome.dump();
+  row.status = "auto";
+  auto id = txn.store().InsertConflict(row);
+  if (!id.ok()) return id.status();
+  txn.AddConflict();
+  return Status::Ok();
+}
+
+}  // namespace region

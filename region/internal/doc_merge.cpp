@@ -1,0 +1,92 @@
+#include "region/internal/doc_merge.h"
+
+#include "crdt/json_text.h"
+
+namespace region::internal {
+
+using crdt::Result;
+using crdt::Status;
+using nlohmann::json;
+
+Result<conflict::DocState> LoadState(const std::optional<DocRow>& row) {
+  if (!row) return conflict::DocState();
+  if (row->state) {
+    auto decoded = conflict::DecodeState(*row->state);
+    if (!decoded.ok()) return Status::Internal("stored state is corrupt: " + decoded.status().message());
+    return decoded;
+  }
+  std::optional<json> value;
+  if (row->value) {
+    value = json::parse(*row->value, nullptr, /*allow_exceptions=*/false);
+    if (value->is_discarded()) return Status::Internal("stored document value is corrupt");
+  }
+  return conflict::SingleVersion(row->ctx, {row->dot, row->hlc, std::move(value)});
+}
+
+DocRow RowFor(const conflict::DocState& state, int64_t lsn) {
+  const conflict::Visible vis = conflict::ResolveLww(state);
+  DocRow row;
+  if (vis.exists) row.value = vis.value.dump();
+  row.dot = vis.dot;
+  row.hlc = vis.hlc;
+  row.ctx = state.ctx;
+  if (!conflict::IsSingleVersion(state)) row.state = conflict::EncodeState(state);
+  row.lsn = lsn;
+  return row;
+}
+
+Result<conflict::Write> WriteFromChange(const Change& c) {
+  conflict::Write w;
+  w.dot = c.dot;
+  w.hlc = c.hlc;
+  w.ctx = c.ctx;
+  auto bad = [&](const std::string& why) {
+    return Status::InvalidArgument("invalid-change", "change " + c.dot.ToString() + ": " + why);
+  };
+  switch (c.kind) {
+    case ChangeKind::kDelete:
+      w.kind = conflict::WriteKind::kDelete;
+      return w;
+    case ChangeKind::kPut: {
+      auto v = crdt::ParseJson(c.body);
+      if (!v.ok() || !v->is_object()) return bad("a put body must be a JSON object");
+      w.kind = conflict::WriteKind::kPut;
+      w.value = std::move(v).value();
+      return w;
+    }
+    case ChangeKind::kPatch: {
+      auto v = crdt::ParseJson(c.body);
+      if (!v.ok() || !v->is_object()) return bad("a patch body must be a JSON object");
+      w.kind = conflict::WriteKind::kPatch;
+      auto set = v->find("set");
+      auto unset = v->find("unset");
+      if (set == v->end() || !set->is_object() || unset == v->end() || !unset->is_array()) {
+        return bad("a patch body needs \"set\" (object) and \"unset\" (array)");
+      }
+      for (auto& [name, value] : set->items()) w.fields[name] = value;
+      for (const auto& name : *unset) {
+        if (!name.is_string()) return bad("\"unset\" holds field names");
+        w.fields[name.get<std::string>()] = std::nullopt;
+      }
+      return w;
+    }
+    case ChangeKind::kDefine:
+      break;
+  }
+  return bad("not a document change");
+}
+
+std::string PatchBody(const conflict::Write& w) {
+  json set = json::object();
+  json unset = json::array();
+  for (const auto& [name, value] : w.fields) {
+    if (value) {
+      set[name] = *value;
+    } else {
+      unset.push_back(name);
+    }
+  }
+  return json{{"set", std::move(set)}, {"unset", std::move(unset)}}.dump();
+}
+
+}  // namespace region::internal
