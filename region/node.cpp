@@ -103,6 +103,8 @@ Status Node::Init() {
   state.applied.Advance(options_.region, *seq);
   state.live_docs = *live;
   state.conflicts = *conflicts;
+  state.persisted_hwm = high_water.packed();
+  state.persisted_seq = *seq;
   committed_lsn_ = state.last_lsn;
   committed_applied_ = state.applied;
 
@@ -112,12 +114,23 @@ Status Node::Init() {
   Clock& clock = options_.clock ? *options_.clock : static_cast<Clock&>(system_clock_);
   hlc_ = std::make_unique<HybridClock>(clock, high_water);
 
+  // Persists the HLC high-water mark and this region's seq with every batch that moved
+  // them (a batch of duplicates writes nothing at all).
   auto finalizer = [this](WriteTxn& txn) -> Status {
-    MERIDIAN_RETURN_IF_ERROR(txn.store().SetMeta("hlc_hwm", std::to_string(hlc_->Last().packed())));
-    return txn.store().SaveApplied(options_.region, txn.state().local_seq);
+    const uint64_t hwm = hlc_->Last().packed();
+    const uint64_t seq = txn.state().local_seq;
+    if (hwm != txn.state().persisted_hwm) {
+      MERIDIAN_RETURN_IF_ERROR(txn.store().SetMeta("hlc_hwm", std::to_string(hwm)));
+    }
+    if (seq != txn.state().persisted_seq) {
+      MERIDIAN_RETURN_IF_ERROR(txn.store().SaveApplied(options_.region, seq));
+    }
+    txn.NotePersisted(hwm, seq);
+    return Status::Ok();
   };
   WriterOptions wopts;
   wopts.max_batch = options_.max_batch;
+  wopts.durability = options_.durability;
   writer_ = std::make_unique<Writer>(std::move(store), std::move(state), wopts, std::move(finalizer),
                                      [this](const TxnState& s) { OnCommit(s); });
   if (options_.transport && !options_.peers.empty()) {

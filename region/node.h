@@ -177,8 +177,8 @@ class Node {
   };
   crdt::Result<WriteAck> RunDocWrite(const WriteRequest& request, ChangeKind kind);
   crdt::Status LocalDocWrite(WriteTxn& txn, const LocalWrite& write, WriteAck* ack);
-  crdt::Status ApplyChange(WriteTxn& txn, const Change& change, ApplyResult* result);
-  crdt::Status ApplyDocChange(WriteTxn& txn, Change change, ApplyResult* result);
+  crdt::Status ApplyChange(WriteTxn& txn, Change change, ApplyResult* result);
+  crdt::Status ApplyDocChange(WriteTxn& txn, const Change& change, ApplyResult* result);
   crdt::Status ApplyDefine(WriteTxn& txn, const Change& change);
   crdt::Status RecordConflict(WriteTxn& txn, const Change& incoming, const std::vector<crdt::Dot>& concurrent,
                               const conflict::DocState& state);

@@ -25,7 +25,7 @@
 namespace region {
 
 struct ReplicatorOptions {
-  int pull_limit = 2000;       // changes per pull
+  int pull_limit = 5000;       // changes per pull
   int wait_ms = 2000;          // long-poll duration
   int backoff_min_ms = 50;
   int backoff_max_ms = 5000;
@@ -53,6 +53,9 @@ class Replicator {
  private:
   struct Puller;
   void Run(Puller& p);
+  void RecordAnswer(Puller& p, const PullResponse& r, uint64_t received);
+  // Returns whether the batch was held back (or failed).
+  bool RecordApply(Puller& p, const crdt::Result<ApplyResult>& applied);
   bool SleepFor(int ms);  // false when stopping
 
   Transport& transport_;
@@ -60,6 +63,9 @@ class Replicator {
   ReplicatorHooks hooks_;
   ReplicatorOptions options_;
   std::vector<std::unique_ptr<Puller>> pullers_;
+  // Held by a puller that is catching up (its last answer said "more"): bulk transfers go
+  // one at a time, so two peers never both send this region the same backlog.
+  std::mutex bulk_mu_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

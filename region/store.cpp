@@ -97,17 +97,22 @@ Result<Change> ReadChange(const Stmt& s) {
 }  // namespace
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path, bool writer, Durability durability) {
-  // The writer's WAL appends are coalesced (see wal_vfs.h); that is safe only when every
-  // commit syncs the WAL, so only with durability full.
-  const bool coalesce = writer && durability == Durability::kFull;
-  auto db = Db::Open(path, coalesce ? internal::CoalescingWalVfsName() : nullptr);
+  // The writer's WAL appends are coalesced into one write per commit (see wal_vfs.h).
+  auto db = Db::Open(path, writer ? internal::CoalescingWalVfsName() : nullptr);
   if (!db.ok()) return db.status();
   std::unique_ptr<Store> store(new Store(std::move(db).value()));
   Db& d = store->db();
   MERIDIAN_RETURN_IF_ERROR(d.Exec("PRAGMA journal_mode=WAL;"));
   MERIDIAN_RETURN_IF_ERROR(d.Exec(DurabilityPragma(durability)));
+  store->synchronous_ = durability;
   MERIDIAN_RETURN_IF_ERROR(d.Exec("PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;"));
-  if (writer) MERIDIAN_RETURN_IF_ERROR(d.Exec(kSchema));
+  if (writer) {
+    // Checkpoint every 4000 pages (16 MB) instead of SQLite's 1000: a quarter as many
+    // checkpoint pauses on the commit path, and pages written many times between two
+    // checkpoints are copied once.
+    MERIDIAN_RETURN_IF_ERROR(d.Exec("PRAGMA wal_autocheckpoint=4000;"));
+    MERIDIAN_RETURN_IF_ERROR(d.Exec(kSchema));
+  }
   MERIDIAN_RETURN_IF_ERROR(store->Prepare());
   return store;
 }
@@ -179,6 +184,13 @@ Status Store::Prepare() {
     if (!s.ok()) return s.status();
     *item.stmt = std::move(s).value();
   }
+  return Status::Ok();
+}
+
+Status Store::SetSynchronous(Durability d) {
+  if (synchronous_ == d) return Status::Ok();
+  MERIDIAN_RETURN_IF_ERROR(db_->Exec(DurabilityPragma(d)));
+  synchronous_ = d;
   return Status::Ok();
 }
 

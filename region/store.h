@@ -77,6 +77,8 @@ class Store {
   static crdt::Result<std::unique_ptr<Store>> Open(const std::string& path, bool writer,
                                                    Durability durability);
 
+  // The sync mode of the next commits (PRAGMA synchronous); no-op when unchanged.
+  crdt::Status SetSynchronous(Durability durability);
   crdt::Status Begin();
   crdt::Status Commit();
   void Rollback();
@@ -134,6 +136,7 @@ class Store {
   crdt::Status Prepare();
 
   std::unique_ptr<internal::Db> db_;
+  Durability synchronous_ = Durability::kFull;
   internal::Stmt begin_, commit_, rollback_;
   internal::Stmt get_meta_, set_meta_;
   internal::Stmt load_doc_, save_doc_, list_docs_, count_docs_;

@@ -9,6 +9,7 @@ using crdt::Status;
 
 struct Writer::Pending {
   Job job;
+  bool durable = true;
   Status status;
   std::promise<void> done;
 };
@@ -26,8 +27,8 @@ Writer::Writer(std::unique_ptr<Store> store, TxnState initial, WriterOptions opt
 
 Writer::~Writer() { Stop(); }
 
-Status Writer::Run(Job job) {
-  Pending pending{std::move(job), Status(), {}};
+Status Writer::Run(Job job, bool durable) {
+  Pending pending{std::move(job), durable, Status(), {}};
   auto done = pending.done.get_future();
   {
     std::lock_guard lock(mu_);
@@ -89,7 +90,13 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
     std::lock_guard lock(mu_);
     working = committed_;
   }
-  Status fatal = store_->Begin();
+  Durability sync = options_.durability;
+  if (sync == Durability::kFull &&
+      std::none_of(batch.begin(), batch.end(), [](const Pending* p) { return p->durable; })) {
+    sync = Durability::kNormal;
+  }
+  Status fatal = store_->SetSynchronous(sync);
+  if (fatal.ok()) fatal = store_->Begin();
   if (fatal.ok()) {
     WriteTxn txn(*store_, working);
     for (Pending* p : batch) {

@@ -41,6 +41,8 @@ struct TxnState {
   crdt::VersionVector applied;   // highest contiguous seq per origin, this region included
   int64_t live_docs = 0;
   int64_t conflicts = 0;         // rows in the conflict log
+  uint64_t persisted_hwm = 0;    // HLC high-water mark as stored in meta
+  uint64_t persisted_seq = 0;    // local_seq as stored in applied
 };
 
 // A job's view of the open transaction.
@@ -54,6 +56,11 @@ class WriteTxn {
   void MarkApplied(const crdt::Dot& dot) { state_.applied.Add(dot); }
   void AddLiveDocs(int64_t delta) { state_.live_docs += delta; }
   void AddConflict() { ++state_.conflicts; }
+  // Records what the finalizer stored, so that it stores only what changed.
+  void NotePersisted(uint64_t hwm, uint64_t seq) {
+    state_.persisted_hwm = hwm;
+    state_.persisted_seq = seq;
+  }
 
  private:
   Store& store_;
@@ -62,6 +69,11 @@ class WriteTxn {
 
 struct WriterOptions {
   int max_batch = 1024;          // 1 turns group commit off: one transaction per job
+  // How durable commits are: kFull fsyncs every commit that holds a durable job. Batches of
+  // only non-durable jobs (replicated changes, which their origin still holds) commit with
+  // synchronous=NORMAL: atomic and consistent, but the last ones may roll back on power
+  // loss, together with the applied vector, so they are simply pulled again.
+  Durability durability = Durability::kFull;
 };
 
 struct WriterStats {
@@ -86,9 +98,9 @@ class Writer {
          CommitListener on_commit);
   ~Writer();
 
-  // Runs `job` in the next batch and blocks until it is durable or failed.
-  // Unavailable("shutting-down") after Stop().
-  crdt::Status Run(Job job);
+  // Runs `job` in the next batch and blocks until it is committed (durably, when `durable`
+  // and the writer's durability is full) or failed. Unavailable("shutting-down") after Stop().
+  crdt::Status Run(Job job, bool durable = true);
 
   // Finishes every queued job, then stops the thread. Idempotent.
   void Stop();

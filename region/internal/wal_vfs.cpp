@@ -1,8 +1,12 @@
 #include "region/internal/wal_vfs.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <map>
 #include <mutex>
+#include <string>
 #include <new>
 #include <vector>
 
@@ -24,7 +28,15 @@ struct ShimFile {
   sqlite3_file base;
   sqlite3_file* real;  // the wrapped file, stored right after this struct
   Pending* pending;    // WAL files only; nullptr otherwise
+  ShimFile* wal;       // a database file's WAL, while both are open
+  ShimFile* db;        // a WAL file's database file
+  std::string* path;   // database files: the registry key
 };
+
+// Database files by path, so that a WAL file finds its database file when it opens (SQLite
+// does not tell the VFS which database a WAL belongs to).
+std::mutex g_registry_mu;
+std::map<std::string, ShimFile*>* g_registry = nullptr;
 
 sqlite3_vfs* g_real_vfs = nullptr;
 sqlite3_vfs g_vfs;
@@ -48,6 +60,17 @@ int Flush(sqlite3_file* f) {
 
 int Close(sqlite3_file* f) {
   auto* s = reinterpret_cast<ShimFile*>(f);
+  {
+    std::lock_guard lock(g_registry_mu);
+    if (s->db) s->db->wal = nullptr;
+    if (s->wal) s->wal->db = nullptr;
+    if (s->path) {
+      auto it = g_registry->find(*s->path);
+      if (it != g_registry->end() && it->second == s) g_registry->erase(it);
+      delete s->path;
+      s->path = nullptr;
+    }
+  }
   int rc = Flush(f);
   const int rc2 = s->real->pMethods ? s->real->pMethods->xClose(s->real) : SQLITE_OK;
   delete s->pending;
@@ -112,7 +135,19 @@ int ShmMap(sqlite3_file* f, int pg, int pgsz, int extend, void volatile** pp) {
 int ShmLock(sqlite3_file* f, int offset, int n, int flags) {
   return Real(f)->pMethods->xShmLock(Real(f), offset, n, flags);
 }
-void ShmBarrier(sqlite3_file* f) { Real(f)->pMethods->xShmBarrier(Real(f)); }
+// SQLite publishes new WAL frames to other connections by writing the wal-index header
+// twice with a barrier between the copies; readers accept the header only when both copies
+// agree. Flushing the WAL here therefore puts every frame on the file before any reader can
+// see it, whatever the synchronous setting. A failure here cannot be reported to SQLite, so
+// the process stops rather than let readers see frames that are not on disk.
+void ShmBarrier(sqlite3_file* f) {
+  auto* s = reinterpret_cast<ShimFile*>(f);
+  if (s->wal && Flush(&s->wal->base) != SQLITE_OK) {
+    std::fprintf(stderr, "meridian: fatal: cannot write the WAL of %s\n", s->path ? s->path->c_str() : "?");
+    std::abort();
+  }
+  Real(f)->pMethods->xShmBarrier(Real(f));
+}
 int ShmUnmap(sqlite3_file* f, int del) { return Real(f)->pMethods->xShmUnmap(Real(f), del); }
 int Fetch(sqlite3_file* f, sqlite3_int64 off, int amt, void** pp) {
   if (int rc = Flush(f); rc != SQLITE_OK) return rc;
@@ -124,11 +159,33 @@ int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* o
   auto* s = reinterpret_cast<ShimFile*>(f);
   s->real = reinterpret_cast<sqlite3_file*>(s + 1);
   s->pending = nullptr;
+  s->wal = nullptr;
+  s->db = nullptr;
+  s->path = nullptr;
   s->base.pMethods = nullptr;
   const int rc = g_real_vfs->xOpen(g_real_vfs, name, s->real, flags, out_flags);
   if (rc != SQLITE_OK) return rc;
-  if (flags & SQLITE_OPEN_WAL) s->pending = new (std::nothrow) Pending();
   s->base.pMethods = &g_methods;
+  if (!name) return SQLITE_OK;
+  std::lock_guard lock(g_registry_mu);
+  if (flags & SQLITE_OPEN_MAIN_DB) {
+    if (!g_registry->count(name)) {
+      s->path = new std::string(name);
+      (*g_registry)[name] = s;
+    }
+  } else if (flags & SQLITE_OPEN_WAL) {
+    // Buffer only when the database file is known: its barrier is what flushes.
+    const std::string wal(name);
+    const std::string db = wal.size() > 4 ? wal.substr(0, wal.size() - 4) : "";
+    auto it = g_registry->find(db);
+    if (it != g_registry->end() && !it->second->wal) {
+      s->pending = new (std::nothrow) Pending();
+      if (s->pending) {
+        s->db = it->second;
+        it->second->wal = s;
+      }
+    }
+  }
   return SQLITE_OK;
 }
 
@@ -146,6 +203,7 @@ int GetLastError(sqlite3_vfs*, int n, char* out) { return g_real_vfs->xGetLastEr
 int CurrentTimeInt64(sqlite3_vfs*, sqlite3_int64* t) { return g_real_vfs->xCurrentTimeInt64(g_real_vfs, t); }
 
 void Register() {
+  g_registry = new std::map<std::string, ShimFile*>();
   g_real_vfs = sqlite3_vfs_find(nullptr);
   g_methods = sqlite3_io_methods{3,         Close,    Read,      Write,          Truncate, Sync,    FileSize,
                                  Lock,      Unlock,   CheckReservedLock, FileControl, SectorSize,

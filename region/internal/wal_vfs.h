@@ -6,10 +6,12 @@
 // appends to the WAL file and hands them to the real file in one write, at the latest when
 // SQLite syncs the WAL, reads it, truncates it, asks its size, or closes it.
 //
-// Safety rests on one SQLite property: with synchronous=FULL, a commit syncs the WAL
-// before it publishes the new frames in the wal-index, so no other connection can read a
-// frame that is still in the buffer. Use it only for connections with synchronous=FULL
-// (region::Store does). Files other than the WAL pass straight through.
+// Safety rests on how SQLite publishes a commit to other connections: it writes the
+// wal-index header twice with a memory barrier (xShmBarrier on the database file) between
+// the copies, and readers only trust the header when both copies agree. The shim flushes
+// the WAL in that barrier, so no other connection can ever see a frame still in the buffer,
+// with or without synchronous=FULL (which also flushes at its sync, where a write error
+// fails the commit). Files other than the WAL pass straight through.
 #pragma once
 
 namespace region::internal {
