@@ -3,7 +3,7 @@
 // Each puller asks its peer for what this region's applied vector lacks, long-polling so
 // that a change reaches it about one round trip after it commits at the peer, applies the
 // answer (one transaction per batch, with the applied vector), and asks again. Failures
-// back off exponentially with jitter (50 ms up to 5 s) and recover by themselves: a peer
+// back off exponentially with jitter (50 ms up to 2 s) and recover by themselves: a peer
 // that is down for hours is simply retried; nothing is lost because the applied vector
 // says exactly where to resume. Changes held back (clock skew, missing causes) are asked
 // for again after a pause.
@@ -28,7 +28,7 @@ struct ReplicatorOptions {
   int pull_limit = 5000;       // changes per pull
   int wait_ms = 2000;          // long-poll duration
   int backoff_min_ms = 50;
-  int backoff_max_ms = 5000;
+  int backoff_max_ms = 2000;
   int held_retry_ms = 200;     // pause after a batch was held back
 };
 

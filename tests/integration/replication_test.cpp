@@ -220,6 +220,16 @@ BOOST_AUTO_TEST_CASE(replication_endpoints_refuse_unsigned_stale_or_tampered_req
   auto good = h.Get(target, {{"Authorization", region::SignPeerRequest(secret, id, "GET", target, "", now)}});
   BOOST_TEST_REQUIRE(good.status == 200, good.body);
   BOOST_TEST(Json(good)["changes"].size() == 1u);
+  // Large answers travel compressed when the puller accepts gzip.
+  for (int i = 0; i < 300; ++i) {
+    BOOST_TEST_REQUIRE(h.Put(Doc("bulk-" + std::to_string(i)), R"({"text":"a fairly repetitive payload"})").status == 201);
+  }
+  const std::string bulk = "/v1/replication/pull?have=&limit=1000&wait_ms=0";
+  auto gz = h.Get(bulk, {{"Authorization", region::SignPeerRequest(secret, id, "GET", bulk, "", now)},
+                         {"Accept-Encoding", "gzip"}});
+  BOOST_TEST(gz.status == 200);
+  BOOST_TEST(gz.header("content-encoding") == "gzip");
+  BOOST_TEST(gz.body.size() < 300u * 40);
 }
 
 BOOST_AUTO_TEST_CASE(changes_from_a_clock_far_ahead_are_held_back_and_that_region_refuses_writes) {
