@@ -314,7 +314,7 @@ class Simulation {
 
 int SeedCount() {
   if (const char* env = std::getenv("MERIDIAN_SIM_SEEDS")) return std::atoi(env);
-  return 1000;
+  return 2000;
 }
 
 }  // namespace
