@@ -16,11 +16,15 @@ using nlohmann::json;
 
 Result<PullResponse> Node::Pull(const crdt::RegionId& puller, const crdt::VersionVector& have, int limit,
                                 int wait_ms) {
-  if (limit < 1 || limit > 10000) return Status::InvalidArgument("invalid-limit", "limit must be 1..10000");
   {
     std::lock_guard lock(peers_mu_);
     peer_have_[puller] = have;
   }
+  return Scan(have, limit, wait_ms);
+}
+
+Result<PullResponse> Node::Scan(const crdt::VersionVector& have, int limit, int wait_ms) {
+  if (limit < 1 || limit > 10000) return Status::InvalidArgument("invalid-limit", "limit must be 1..10000");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(0, wait_ms));
   while (true) {
     if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
@@ -53,7 +57,10 @@ Result<PullResponse> Node::Pull(const crdt::RegionId& puller, const crdt::Versio
           if (!page.ok()) return page.status();
           if (page->empty()) break;
           for (Change& c : *page) {
-            if (c.lsn > committed.last_lsn) break;
+            if (c.lsn > committed.last_lsn) {  // committed after our snapshot: next time
+              pos = committed.last_lsn;
+              break;
+            }
             pos = c.lsn;
             const uint64_t next = running.Get(c.dot.origin) + 1;
             if (c.dot.seq < next) continue;  // the puller has it
@@ -148,15 +155,18 @@ Result<ApplyResult> Node::ApplyRemote(const crdt::RegionId& from, std::vector<Ch
 
 Status Node::ApplyChange(WriteTxn& txn, Change c, ApplyResult* result) {
   // Validate before anything is written: a job writes nothing when it fails.
-  if (c.kind != ChangeKind::kDefine) {
-    MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(c.collection));
-    MERIDIAN_RETURN_IF_ERROR(ValidateKey(c.key));
-  }
-  c.lsn = txn.NextLsn();
   if (c.kind == ChangeKind::kDefine) {
+    MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(c.collection));
+    auto def = crdt::ParseJson(c.body);
+    if (!def.ok() || !def->is_object()) {
+      return Status::InvalidArgument("invalid-change", "change " + c.dot.ToString() + ": bad definition");
+    }
+    c.lsn = txn.NextLsn();
     MERIDIAN_RETURN_IF_ERROR(ApplyDefine(txn, c));
   } else {
-    MERIDIAN_RETURN_IF_ERROR(ApplyDocChange(txn, c, result));
+    MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(c.collection));
+    MERIDIAN_RETURN_IF_ERROR(ValidateKey(c.key));
+    MERIDIAN_RETURN_IF_ERROR(ApplyDocChange(txn, c, result));  // assigns c.lsn once valid
   }
   MERIDIAN_RETURN_IF_ERROR(txn.store().AppendChange(c));
   txn.MarkApplied(c.dot);
@@ -171,7 +181,7 @@ Status Storage(Status s) {
 }
 }  // namespace
 
-Status Node::ApplyDocChange(WriteTxn& txn, const Change& c, ApplyResult* result) {
+Status Node::ApplyDocChange(WriteTxn& txn, Change& c, ApplyResult* result) {
   auto loaded = txn.store().LoadDoc(c.collection, c.key);
   if (!loaded.ok()) return loaded.status();
   const std::optional<DocRow>& row = *loaded;
@@ -187,6 +197,7 @@ Status Node::ApplyDocChange(WriteTxn& txn, const Change& c, ApplyResult* result)
       }
       next.value = c.body;
     }
+    c.lsn = txn.NextLsn();
     next.dot = c.dot;
     next.hlc = c.hlc;
     next.ctx = c.ctx;
@@ -199,6 +210,7 @@ Status Node::ApplyDocChange(WriteTxn& txn, const Change& c, ApplyResult* result)
     auto state = internal::LoadState(row);
     if (!state.ok()) return state.status();
     const std::vector<crdt::Dot> concurrent = conflict::Apply(*state, *write);
+    c.lsn = txn.NextLsn();
     next = internal::RowFor(*state, c.lsn);
     if (!concurrent.empty()) {
       MERIDIAN_RETURN_IF_ERROR(Storage(RecordConflict(txn, c, concurrent, *state)));

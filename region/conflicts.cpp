@@ -108,7 +108,7 @@ Result<WriteAck> Node::ResolveConflict(int64_t id, const std::string& resolution
     }
     LocalWrite w{(*conflict)->collection, (*conflict)->key, plan->kind, std::nullopt,
                  plan->kind == ChangeKind::kPut ? plan->value.dump() : "",
-                 plan->kind == ChangeKind::kPatch ? &plan->value : nullptr, true};
+                 plan->kind == ChangeKind::kPatch ? &plan->value : nullptr, true, true};
     MERIDIAN_RETURN_IF_ERROR(LocalDocWrite(txn, w, &ack));
     const json how = {{"by", options_.region.str()},
                       {"at", hlc_->PhysicalMs()},

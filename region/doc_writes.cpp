@@ -55,7 +55,7 @@ Result<WriteAck> Node::RunDocWrite(const WriteRequest& request, ChangeKind kind)
   MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(request.collection));
   MERIDIAN_RETURN_IF_ERROR(ValidateKey(request.key));
   // Parse and canonicalise on the caller's thread; the writer thread only merges.
-  LocalWrite w{request.collection, request.key, kind, request.if_match, "", nullptr, false};
+  LocalWrite w{request.collection, request.key, kind, request.if_match, "", nullptr, false, false};
   json patch;
   if (kind == ChangeKind::kPut) {
     auto doc = ParseObjectBody(request.body, "a document", "invalid-document");
@@ -80,7 +80,8 @@ Status Node::LocalDocWrite(WriteTxn& txn, const LocalWrite& w, WriteAck* ack) {
   const std::optional<DocRow>& row = *loaded;
   MERIDIAN_RETURN_IF_ERROR(CheckIfMatch(w.if_match, row, w.key));
   const bool was_live = row && row->value;
-  if (w.kind == ChangeKind::kDelete && !was_live) {
+  // A resolution may choose a delete that already won: its write still covers the siblings.
+  if (w.kind == ChangeKind::kDelete && !was_live && !(w.resolution && row)) {
     return Status::NotFound("not-found", "no document '" + w.key + "' in collection '" + w.collection + "'");
   }
   auto hlc = hlc_->Now();

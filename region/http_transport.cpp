@@ -26,9 +26,14 @@ std::shared_ptr<Poco::Net::HTTPClientSession> HttpTransport::Session(const PeerC
   if (cancelled_) return nullptr;
   auto& s = sessions_[peer.id];
   if (!s) {
-    Poco::URI uri(peer.url);
-    s = std::make_shared<Poco::Net::HTTPClientSession>(uri.getHost(), uri.getPort());
-    s->setKeepAlive(true);
+    try {
+      Poco::URI uri(peer.url);
+      s = std::make_shared<Poco::Net::HTTPClientSession>(uri.getHost(), uri.getPort());
+      s->setKeepAlive(true);
+    } catch (const Poco::Exception&) {
+      sessions_.erase(peer.id);
+      return nullptr;
+    }
   }
   return s;
 }
@@ -52,7 +57,7 @@ void HttpTransport::Cancel() {
 Result<PullResponse> HttpTransport::Pull(const PeerConfig& peer, const crdt::VersionVector& have, int limit,
                                          int wait_ms) {
   auto session = Session(peer);
-  if (!session) return Status::Unavailable("shutting-down", "replication is stopping");
+  if (!session) return Status::Unavailable("peer-unreachable", "no connection to " + peer.url);
   std::string have_q;
   Poco::URI::encode(have.Encode(), ":,", have_q);
   const std::string target = std::string(kPullPath) + "?have=" + have_q + "&limit=" + std::to_string(limit) +

@@ -257,16 +257,7 @@ Result<DocPage> Node::List(const std::string& collection, const std::string& pre
   return page;
 }
 
-Result<ChangePage> Node::Changes(int64_t since, int limit, int wait_ms) {
-  if (limit < 1 || limit > 10000) {
-    return Status::InvalidArgument("invalid-limit", "limit must be between 1 and 10000");
-  }
-  if (since < 0) return Status::InvalidArgument("invalid-cursor", "since must be a cursor from this region");
-  if (wait_ms > 0) {
-    std::unique_lock lock(commit_mu_);
-    commit_cv_.wait_for(lock, std::chrono::milliseconds(wait_ms),
-                        [&] { return committed_lsn_ > since || closed_ || draining_; });
-  }
+Result<ChangePage> Node::LogSince(int64_t since, int limit) {
   if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
   auto reader = readers_->Acquire();
   auto changes = reader->ChangesSince(since, limit);
@@ -274,6 +265,24 @@ Result<ChangePage> Node::Changes(int64_t since, int limit, int wait_ms) {
   ChangePage page;
   page.next = changes->empty() ? since : changes->back().lsn;
   page.changes = std::move(changes).value();
+  return page;
+}
+
+Result<FeedPage> Node::Feed(const std::string& cursor, int limit, int wait_ms) {
+  if (limit < 1 || limit > 10000) {
+    return Status::InvalidArgument("invalid-limit", "limit must be between 1 and 10000");
+  }
+  auto seen = crdt::VersionVector::Decode(cursor);
+  if (!seen.ok()) {
+    return Status::InvalidArgument("invalid-cursor", "the cursor is malformed; pass back a 'next' value");
+  }
+  auto scanned = Scan(*seen, limit, wait_ms);
+  if (!scanned.ok()) return scanned.status();
+  FeedPage page;
+  crdt::VersionVector next = std::move(seen).value();
+  for (const Change& c : scanned->changes) next.Add(c.dot);
+  page.next = next.Encode();
+  page.changes = std::move(scanned->changes);
   return page;
 }
 

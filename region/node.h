@@ -130,8 +130,13 @@ class Node {
   crdt::Result<CollectionInfo> DefineCollection(const std::string& name, const std::string& definition);
   crdt::Result<std::vector<CollectionInfo>> Collections();
 
-  // Change log after position `since`, waiting up to wait_ms for the first new change.
-  crdt::Result<ChangePage> Changes(int64_t since, int limit, int wait_ms);
+  // The change feed for clients: changes the cursor does not cover, in this region's apply
+  // order, waiting up to wait_ms for one. The cursor is the version vector of what the
+  // reader has seen ("" = nothing), so it stays exact even if a power cut makes this region
+  // re-apply replicated changes at other log positions. InvalidArgument("invalid-cursor").
+  crdt::Result<FeedPage> Feed(const std::string& cursor, int limit, int wait_ms);
+  // This region's raw log after position `since` (local positions; for tests and tools).
+  crdt::Result<ChangePage> LogSince(int64_t since, int limit);
 
   // Waits until this region has applied everything `session` names (a token from a write at
   // any region). Unavailable("session-not-caught-up") after timeout_ms.
@@ -174,16 +179,19 @@ class Node {
     const nlohmann::json* patch = nullptr;  // kPatch: the merge patch
     bool exact_fields = false;              // kPatch: assign the patch's fields as they are
                                             // (null unsets) instead of merging into them
+    bool resolution = false;                // kDelete: a tombstone over a tombstone is fine
   };
   crdt::Result<WriteAck> RunDocWrite(const WriteRequest& request, ChangeKind kind);
   crdt::Status LocalDocWrite(WriteTxn& txn, const LocalWrite& write, WriteAck* ack);
   crdt::Status ApplyChange(WriteTxn& txn, Change change, ApplyResult* result);
-  crdt::Status ApplyDocChange(WriteTxn& txn, const Change& change, ApplyResult* result);
+  crdt::Status ApplyDocChange(WriteTxn& txn, Change& change, ApplyResult* result);
   crdt::Status ApplyDefine(WriteTxn& txn, const Change& change);
   crdt::Status RecordConflict(WriteTxn& txn, const Change& incoming, const std::vector<crdt::Dot>& concurrent,
                               const conflict::DocState& state);
   // Ok when local writes are allowed: not shutting down, clock not ahead of the peers.
   crdt::Status CheckWritable() const;
+  // What Pull and Feed share: the changes `have` lacks, waiting up to wait_ms for one.
+  crdt::Result<PullResponse> Scan(const crdt::VersionVector& have, int limit, int wait_ms);
   void UpdateClockHealth();
   void OnCommit(const TxnState& state);
 

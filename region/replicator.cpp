@@ -83,6 +83,8 @@ void Replicator::RecordAnswer(Puller& p, const PullResponse& r, uint64_t receive
   const crdt::VersionVector have = hooks_.applied();
   std::lock_guard lock(mu_);
   ++p.status.pulls;
+  p.status.state = "ok";  // an apply that holds changes back says otherwise right after
+  p.status.last_error.clear();
   p.status.last_contact_ms = received;
   // The peer read its clock when it answered, about half a short exchange before we got
   // the answer; a long-poll's wait is on the peer's side, so `received` is the anchor.

@@ -62,6 +62,11 @@ struct ChangePage {
   int64_t next = 0;           // pass back as `since` to resume
 };
 
+struct FeedPage {
+  std::vector<Change> changes;
+  std::string next;           // cursor covering everything seen so far
+};
+
 struct CollectionInfo {
   std::string name;
   std::string definition;     // JSON text: {"policy": ..., ...}

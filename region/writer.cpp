@@ -100,6 +100,8 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
   if (fatal.ok()) {
     WriteTxn txn(*store_, working);
     for (Pending* p : batch) {
+      // A job that fails wrote nothing (its contract), so neither does the state it advanced.
+      const TxnState before = working;
       try {
         p->status = p->job(txn);
       } catch (const std::exception& e) {
@@ -110,6 +112,7 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
         fatal = p->status;
         break;
       }
+      if (!p->status.ok()) working = before;
     }
     if (fatal.ok()) fatal = finalizer_(txn);
     if (fatal.ok()) fatal = store_->Commit();

@@ -264,22 +264,21 @@ Reply Api::WriteDoc(Request& r, region::ChangeKind kind) {
 }
 
 Reply Api::Changes(Request& r) {
-  auto since = IntParam(r, "since", 0, 0, INT64_MAX);
   auto limit = IntParam(r, "limit", 100, 1, kMaxPageLimit);
   auto wait = IntParam(r, "wait_ms", 0, 0, kMaxWaitMs);
-  for (const auto* p : {&since, &limit, &wait}) {
+  for (const auto* p : {&limit, &wait}) {
     if (!p->ok()) return ProblemReply(p->status());
   }
-  auto page = node_.Changes(*since, static_cast<int>(*limit), static_cast<int>(*wait));
+  auto page = node_.Feed(r.query("since").value_or(""), static_cast<int>(*limit), static_cast<int>(*wait));
   if (!page.ok()) return ProblemReply(page.status());
   std::string body = "{\"changes\":[";
   bool first = true;
   for (const auto& c : page->changes) {
     body += first ? "" : ",";
     first = false;
-    body += "{\"cursor\":" + JsonQuote(std::to_string(c.lsn)) + ",\"origin\":" + JsonQuote(c.dot.origin.str()) +
-            ",\"seq\":" + std::to_string(c.dot.seq) + ",\"hlc\":" + HlcJson(c.hlc) +
-            ",\"collection\":" + JsonQuote(c.collection) + ",\"op\":" + JsonQuote(region::ChangeKindName(c.kind));
+    body += "{\"origin\":" + JsonQuote(c.dot.origin.str()) + ",\"seq\":" + std::to_string(c.dot.seq) +
+            ",\"hlc\":" + HlcJson(c.hlc) + ",\"collection\":" + JsonQuote(c.collection) +
+            ",\"op\":" + JsonQuote(region::ChangeKindName(c.kind));
     switch (c.kind) {
       case region::ChangeKind::kPut: body += ",\"key\":" + JsonQuote(c.key) + ",\"value\":" + c.body; break;
       case region::ChangeKind::kPatch: body += ",\"key\":" + JsonQuote(c.key) + ",\"patch\":" + c.body; break;
@@ -288,7 +287,7 @@ Reply Api::Changes(Request& r) {
     }
     body += ",\"context\":" + VectorJson(c.ctx) + "}";
   }
-  body += "],\"next\":" + JsonQuote(std::to_string(page->next)) + "}";
+  body += "],\"next\":" + JsonQuote(page->next) + "}";
   return JsonReply(200, std::move(body));
 }
 

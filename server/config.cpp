@@ -4,6 +4,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <Poco/Exception.h>
+#include <Poco/URI.h>
 #include <nlohmann/json.hpp>
 
 #include "crdt/json_text.h"
@@ -81,10 +83,18 @@ Status ParsePeer(const std::string& text, ServerConfig& cfg) {
   auto id = crdt::RegionId::Parse(text.substr(0, eq));
   if (!id.ok()) return Bad("peer", id.status().message());
   std::string url = text.substr(eq + 1);
-  if (url.rfind("http://", 0) != 0 || url.size() <= 7) {
-    return Bad("peer", "peer URL must start with http://, got '" + url + "'");
-  }
   while (!url.empty() && url.back() == '/') url.pop_back();
+  const std::string expect = "a peer URL is http://HOST:PORT, got '" + url + "'";
+  if (url.rfind("http://", 0) != 0) return Bad("peer", expect);
+  try {
+    Poco::URI uri(url);
+    if (uri.getHost().empty() || !uri.getPath().empty() || !uri.getQuery().empty() || !uri.getFragment().empty() ||
+        uri.getPort() == 0) {
+      return Bad("peer", expect);
+    }
+  } catch (const Poco::Exception&) {
+    return Bad("peer", expect);
+  }
   if (*id == cfg.region) return Bad("peer", "region '" + id->str() + "' cannot be its own peer");
   for (const auto& p : cfg.peers) {
     if (p.id == *id) return Bad("peer", "peer '" + id->str() + "' is given twice");

@@ -82,6 +82,9 @@ Result<std::string> Request::Body() {
     if (in.gcount() != length) {
       return Status::InvalidArgument("truncated-body", "request body ended before Content-Length bytes");
     }
+  } else if (!raw_.getChunkedTransferEncoding()) {
+    // Neither Content-Length nor chunked: the body is empty (RFC 9112 6.3); reading to the
+    // end of a kept-alive connection would wait for the client to hang up.
   } else {
     // Never ask for more than one byte past the limit: a blocking read must not wait for
     // bytes we are going to refuse anyway.

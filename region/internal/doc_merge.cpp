@@ -43,20 +43,25 @@ Result<conflict::Write> WriteFromChange(const Change& c) {
   auto bad = [&](const std::string& why) {
     return Status::InvalidArgument("invalid-change", "change " + c.dot.ToString() + ": " + why);
   };
+  // A patch body wraps field values two levels deep ({"set": {name: value}}), so a value
+  // that was valid at its origin may reach kDefaultMaxJsonDepth + 2 here.
+  constexpr int kDepth = crdt::kDefaultMaxJsonDepth + 2;
   switch (c.kind) {
     case ChangeKind::kDelete:
       w.kind = conflict::WriteKind::kDelete;
       return w;
     case ChangeKind::kPut: {
-      auto v = crdt::ParseJson(c.body);
-      if (!v.ok() || !v->is_object()) return bad("a put body must be a JSON object");
+      auto v = crdt::ParseJson(c.body, kDepth);
+      if (!v.ok()) return bad(v.status().message());
+      if (!v->is_object()) return bad("a put body must be a JSON object");
       w.kind = conflict::WriteKind::kPut;
       w.value = std::move(v).value();
       return w;
     }
     case ChangeKind::kPatch: {
-      auto v = crdt::ParseJson(c.body);
-      if (!v.ok() || !v->is_object()) return bad("a patch body must be a JSON object");
+      auto v = crdt::ParseJson(c.body, kDepth);
+      if (!v.ok()) return bad(v.status().message());
+      if (!v->is_object()) return bad("a patch body must be a JSON object");
       w.kind = conflict::WriteKind::kPatch;
       auto set = v->find("set");
       auto unset = v->find("unset");

@@ -22,7 +22,15 @@ constexpr size_t kMaxWrite = 64 << 10;
 struct Pending {
   std::vector<char> bytes;
   sqlite3_int64 offset = 0;  // file offset of bytes[0]
+  bool commit_frame = false; // the last header written was a commit frame's
 };
+
+// A WAL frame header is 24 bytes; bytes 4..7 hold the database size after a commit, and are
+// zero in every frame but a transaction's last.
+constexpr int kFrameHeader = 24;
+bool IsCommitHeader(const char* bytes, int amt) {
+  return amt == kFrameHeader && (bytes[4] | bytes[5] | bytes[6] | bytes[7]) != 0;
+}
 
 struct ShimFile {
   sqlite3_file base;
@@ -99,6 +107,13 @@ int Write(sqlite3_file* f, const void* buf, int amt, sqlite3_int64 off) {
     p.offset = off;
   }
   p.bytes.insert(p.bytes.end(), bytes, bytes + amt);
+  // A transaction ends with its commit frame (header, then page): write it out now, while
+  // SQLite can still fail the commit cleanly if the disk refuses.
+  if (p.commit_frame && amt != kFrameHeader) {
+    p.commit_frame = false;
+    return Flush(f);
+  }
+  p.commit_frame = IsCommitHeader(bytes, amt);
   return SQLITE_OK;
 }
 
@@ -137,9 +152,10 @@ int ShmLock(sqlite3_file* f, int offset, int n, int flags) {
 }
 // SQLite publishes new WAL frames to other connections by writing the wal-index header
 // twice with a barrier between the copies; readers accept the header only when both copies
-// agree. Flushing the WAL here therefore puts every frame on the file before any reader can
-// see it, whatever the synchronous setting. A failure here cannot be reported to SQLite, so
-// the process stops rather than let readers see frames that are not on disk.
+// agree. Commit frames are flushed as soon as they are written (above), so this flush
+// normally finds nothing; it is the guarantee that no reader ever sees a buffered frame.
+// A failure here cannot be reported to SQLite, so the process stops rather than let
+// readers see frames that are not on disk.
 void ShmBarrier(sqlite3_file* f) {
   auto* s = reinterpret_cast<ShimFile*>(f);
   if (s->wal && Flush(&s->wal->base) != SQLITE_OK) {

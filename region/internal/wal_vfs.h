@@ -8,10 +8,11 @@
 //
 // Safety rests on how SQLite publishes a commit to other connections: it writes the
 // wal-index header twice with a memory barrier (xShmBarrier on the database file) between
-// the copies, and readers only trust the header when both copies agree. The shim flushes
-// the WAL in that barrier, so no other connection can ever see a frame still in the buffer,
-// with or without synchronous=FULL (which also flushes at its sync, where a write error
-// fails the commit). Files other than the WAL pass straight through.
+// the copies, and readers only trust the header when both copies agree. The shim writes a
+// transaction's frames out as soon as its commit frame is written (so a full disk fails
+// the commit cleanly), at every sync, read or size query, and, as a last guarantee, in
+// that barrier: no other connection can ever see a frame still in the buffer, with or
+// without synchronous=FULL. Files other than the WAL pass straight through.
 #pragma once
 
 namespace region::internal {

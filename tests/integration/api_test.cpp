@@ -87,7 +87,7 @@ BOOST_AUTO_TEST_CASE(change_feed_resumes_from_its_cursor_and_long_polls) {
   auto& h = s.http();
   BOOST_TEST(h.Put("/v1/collections/f/docs/a", R"({"v":1})").status == 201);
   BOOST_TEST(h.Patch("/v1/collections/f/docs/a", R"({"w":2})").status == 200);
-  auto first = Json(h.Get("/v1/changes?since=0&limit=1"));
+  auto first = Json(h.Get("/v1/changes?limit=1"));
   BOOST_TEST_REQUIRE(first["changes"].size() == 1u);
   BOOST_TEST(first["changes"][0]["op"] == "put");
   BOOST_TEST(first["changes"][0]["value"] == json({{"v", 1}}));

@@ -161,7 +161,7 @@ BOOST_AUTO_TEST_CASE(query_parameters_are_validated_and_huge_limits_clamped) {
   ExpectProblem(h.Get("/v1/collections/q/docs?after=***"), 400, "invalid-cursor");
   BOOST_TEST(h.Get("/v1/collections/q/docs?limit=99999999999999999999999").status == 200);
   BOOST_TEST(h.Get("/v1/changes?limit=2147483648").status == 200);
-  ExpectProblem(h.Get("/v1/changes?since=x"), 400, "invalid-parameter");
+  ExpectProblem(h.Get("/v1/changes?since=x"), 400, "invalid-cursor");
   ExpectProblem(h.Get("/v1/changes?wait_ms=-5"), 400, "invalid-parameter");
   ExpectProblem(h.Get("/v1/collections/q/docs/k0", {{"X-Meridian-Session", "not a token"}}), 400, "invalid-session");
   ExpectProblem(h.Put("/v1/collections/q/docs/k0?ack=sometimes", "{}"), 400, "invalid-parameter");
@@ -176,6 +176,17 @@ BOOST_AUTO_TEST_CASE(bad_collection_definitions_are_400) {
   ExpectProblem(h.Put("/v1/collections/c", R"({"policy":5})"), 400, "invalid-definition");
   ExpectProblem(h.Put("/v1/collections/c", R"(["lww"])"), 400, "invalid-definition");
   BOOST_TEST(h.Get("/v1/collections/c").status == 404);
+}
+
+BOOST_AUTO_TEST_CASE(a_body_without_length_or_chunking_is_empty_not_awaited) {
+  Server s;
+  const auto start = std::chrono::steady_clock::now();
+  const std::string reply = RawExchange(
+      s.proc->url(), "PUT /v1/collections/c/docs/k HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\r\n",
+      std::chrono::seconds(10));
+  BOOST_TEST(reply.find("HTTP/1.1 400") == 0u, reply);
+  BOOST_TEST(reply.find("invalid-json") != std::string::npos);
+  BOOST_TEST((std::chrono::steady_clock::now() - start < std::chrono::seconds(5)));
 }
 
 BOOST_AUTO_TEST_CASE(garbage_on_the_socket_does_not_hurt_the_server) {

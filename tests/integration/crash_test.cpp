@@ -91,7 +91,7 @@ BOOST_AUTO_TEST_CASE(sigkill_under_concurrent_load_loses_no_acknowledged_write) 
   }
   // In-flight writes are all-or-nothing: a document exists exactly when its change is logged.
   std::map<std::string, json> logged;
-  std::string since = "0";
+  std::string since;
   for (int i = 0; i < 10000; ++i) {
     const json page = Json(h.Get("/v1/changes?since=" + since + "&limit=1000"));
     for (const auto& c : page["changes"]) {

@@ -172,7 +172,7 @@ class Simulation {
       BOOST_TEST_REQUIRE((d->applied == first->applied));
     }
     // Every document against the oracle, on every region.
-    auto log = regions_[0].node->Changes(0, 10000, 0);
+    auto log = regions_[0].node->LogSince(0, 10000);
     BOOST_REQUIRE(log.ok());
     std::map<std::pair<std::string, std::string>, std::vector<Change>> by_doc;
     for (auto& c : log->changes) by_doc[{c.collection, c.key}].push_back(c);

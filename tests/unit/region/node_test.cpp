@@ -136,7 +136,7 @@ BOOST_AUTO_TEST_CASE(every_write_appends_one_change_with_its_causal_context) {
   BOOST_REQUIRE(node->Put(Req("c", R"({"v":1})")).ok());
   BOOST_REQUIRE(node->Patch(Req("c", R"({"w":2})")).ok());
   BOOST_REQUIRE(node->Delete(Req("c", "")).ok());
-  auto page = node->Changes(0, 100, 0);
+  auto page = node->LogSince(0, 100);
   BOOST_REQUIRE(page.ok());
   BOOST_REQUIRE(page->changes.size() == 3u);
   BOOST_TEST((page->changes[0].kind == ChangeKind::kPut));
@@ -147,10 +147,10 @@ BOOST_AUTO_TEST_CASE(every_write_appends_one_change_with_its_causal_context) {
   BOOST_TEST((page->changes[2].kind == ChangeKind::kDelete));
   BOOST_TEST(page->changes[2].ctx.Encode() == "us-east:2");
   BOOST_TEST(page->next == page->changes[2].lsn);
-  BOOST_TEST(node->Changes(page->next, 100, 0)->changes.empty());
+  BOOST_TEST(node->LogSince(page->next, 100)->changes.empty());
 }
 
-BOOST_AUTO_TEST_CASE(long_poll_on_changes_wakes_on_commit) {
+BOOST_AUTO_TEST_CASE(long_poll_on_the_feed_wakes_on_commit_and_the_cursor_resumes) {
   TempDir dir;
   auto node = OpenNode(dir.path());
   std::thread writer([&] {
@@ -158,10 +158,16 @@ BOOST_AUTO_TEST_CASE(long_poll_on_changes_wakes_on_commit) {
     (void)node->Put(Req("lp", "{}"));
   });
   const auto start = std::chrono::steady_clock::now();
-  auto page = node->Changes(0, 10, 10'000);
+  auto page = node->Feed("", 10, 10'000);
   writer.join();
   BOOST_REQUIRE(page.ok());
   BOOST_TEST(page->changes.size() == 1u);
+  BOOST_TEST(page->next == "us-east:1");
+  BOOST_REQUIRE(node->Put(Req("lp2", "{}")).ok());
+  auto next = node->Feed(page->next, 10, 0);
+  BOOST_REQUIRE(next->changes.size() == 1u);
+  BOOST_TEST(next->changes[0].key == "lp2");
+  BOOST_TEST(node->Feed("garbage", 10, 0).status().reason() == "invalid-cursor");
   BOOST_TEST((std::chrono::steady_clock::now() - start < std::chrono::seconds(5)));
 }
 

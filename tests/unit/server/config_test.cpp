@@ -36,6 +36,8 @@ BOOST_AUTO_TEST_CASE(bad_settings_name_the_flag) {
       {{{"region", {"a"}}, {"peer", {"a=http://x:1"}}, {"cluster-secret-file", {"s"}}}, "--peer"},
       {{{"region", {"a"}}, {"peer", {"b=ftp://x"}}, {"cluster-secret-file", {"s"}}}, "--peer"},
       {{{"region", {"a"}}, {"peer", {"b=http://x:1", "b=http://y:2"}}, {"cluster-secret-file", {"s"}}}, "--peer"},
+      {{{"region", {"a"}}, {"peer", {"b=http://127.0.0.1:abc"}}, {"cluster-secret-file", {"s"}}}, "--peer"},
+      {{{"region", {"a"}}, {"peer", {"b=http://host:1/path"}}, {"cluster-secret-file", {"s"}}}, "--peer"},
       {{{"region", {"a"}}, {"durability", {"sometimes"}}}, "--durability"},
       {{{"region", {"a"}}, {"max-batch", {"0"}}}, "--max-batch"},
       {{{"region", {"a"}}, {"max-body-bytes", {"12x"}}}, "--max-body-bytes"},
