@@ -166,7 +166,12 @@ Status Node::ApplyChange(WriteTxn& txn, Change c, ApplyResult* result) {
   } else {
     MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(c.collection));
     MERIDIAN_RETURN_IF_ERROR(ValidateKey(c.key));
-    MERIDIAN_RETURN_IF_ERROR(ApplyDocChange(txn, c, result));  // assigns c.lsn once valid
+    // Both assign c.lsn once the change is known to be valid.
+    if (c.kind == ChangeKind::kOps) {
+      MERIDIAN_RETURN_IF_ERROR(ApplyOpsChange(txn, c, result));
+    } else {
+      MERIDIAN_RETURN_IF_ERROR(ApplyDocChange(txn, c, result));
+    }
   }
   MERIDIAN_RETURN_IF_ERROR(txn.store().AppendChange(c));
   txn.MarkApplied(c.dot);
@@ -231,6 +236,7 @@ Status Node::ApplyDefine(WriteTxn& txn, const Change& c) {
     const bool later = row.hlc < c.hlc || (row.hlc == c.hlc && row.dot.origin < c.dot.origin);
     if (!dominates && !later) return Status::Ok();  // the current definition wins
   }
+  txn.MarkDefinitionsChanged();
   return Storage(txn.store().SaveCollection({c.collection, c.body, c.dot, c.hlc}, c.lsn));
 }
 

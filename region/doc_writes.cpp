@@ -35,16 +35,6 @@ Result<json> ParseObjectBody(const std::string& body, const char* what, const ch
   return parsed;
 }
 
-Status CheckIfMatch(const std::optional<std::string>& if_match, const std::optional<DocRow>& row,
-                    const std::string& key) {
-  if (!if_match) return Status::Ok();
-  const bool live = row && row->value;
-  if (*if_match == "*" ? live : (live && VersionToken(row->ctx) == *if_match)) return Status::Ok();
-  return Status::FailedPrecondition(
-      "version-mismatch", "document '" + key + "' is not at version " + *if_match +
-                              (live ? " (it is at " + VersionToken(row->ctx) + ")" : " (it does not exist)"));
-}
-
 }  // namespace
 
 Result<WriteAck> Node::Put(const WriteRequest& request) { return RunDocWrite(request, ChangeKind::kPut); }
@@ -54,6 +44,21 @@ Result<WriteAck> Node::Delete(const WriteRequest& request) { return RunDocWrite(
 Result<WriteAck> Node::RunDocWrite(const WriteRequest& request, ChangeKind kind) {
   MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(request.collection));
   MERIDIAN_RETURN_IF_ERROR(ValidateKey(request.key));
+  const CollectionDef def = DefinitionOf(request.collection);
+  if (def.policy == Policy::kCrdt) {
+    if (kind == ChangeKind::kDelete) {
+      // Deleting a CRDT document removes what this region has seen of it; operations made
+      // concurrently elsewhere survive (update beats delete).
+      MERIDIAN_RETURN_IF_ERROR(CheckWritable());
+      WriteAck ack;
+      Status status = writer_->Run([&](WriteTxn& txn) { return LocalOps(txn, request, nullptr, def, "", &ack); });
+      if (!status.ok()) return status;
+      return ack;
+    }
+    return Status::FailedPrecondition("policy-mismatch", "collection '" + request.collection +
+                                                             "' is a crdt collection: write it with POST "
+                                                             ".../docs/{key}/ops");
+  }
   // Parse and canonicalise on the caller's thread; the writer thread only merges.
   LocalWrite w{request.collection, request.key, kind, request.if_match, "", nullptr, false, false};
   json patch;
@@ -78,7 +83,7 @@ Status Node::LocalDocWrite(WriteTxn& txn, const LocalWrite& w, WriteAck* ack) {
   auto loaded = txn.store().LoadDoc(w.collection, w.key);
   if (!loaded.ok()) return loaded.status();
   const std::optional<DocRow>& row = *loaded;
-  MERIDIAN_RETURN_IF_ERROR(CheckIfMatch(w.if_match, row, w.key));
+  MERIDIAN_RETURN_IF_ERROR(internal::CheckIfMatch(w.if_match, row, w.key));
   const bool was_live = row && row->value;
   // A resolution may choose a delete that already won: its write still covers the siblings.
   if (w.kind == ChangeKind::kDelete && !was_live && !(w.resolution && row)) {
@@ -145,103 +150,13 @@ Status Node::LocalDocWrite(WriteTxn& txn, const LocalWrite& w, WriteAck* ack) {
   return Status::Ok();
 }
 
-namespace {
-
-constexpr const char* kPolicies[] = {"lww", "crdt", "merge", "manual"};
-
-// Validates and canonicalises a collection definition.
-Result<std::string> CanonicalDefinition(const std::string& text) {
-  auto parsed = crdt::ParseJson(text);
-  if (!parsed.ok()) return parsed.status();
-  const json& def = *parsed;
-  auto bad = [](std::string msg) { return Status::InvalidArgument("invalid-definition", std::move(msg)); };
-  if (!def.is_object()) return bad("a collection definition must be a JSON object");
-  for (const auto& [name, _] : def.items()) {
-    if (name != "policy" && name != "merge" && name != "fields") {
-      return bad("unknown field '" + name + "' in collection definition (allowed: policy, merge, fields)");
-    }
-  }
-  const auto policy = def.find("policy");
-  if (policy == def.end() || !policy->is_string()) return bad("'policy' is required: one of lww, crdt, merge, manual");
-  const std::string p = policy->get<std::string>();
-  if (std::find(std::begin(kPolicies), std::end(kPolicies), p) == std::end(kPolicies)) {
-    return bad("unknown policy '" + p + "' (one of lww, crdt, merge, manual)");
-  }
-  if (p != "lww") {
-    return Status::InvalidArgument("unsupported-policy",
-                                   "policy '" + p + "' is not available in this version; use lww");
-  }
-  if (def.contains("merge") || def.contains("fields")) {
-    return bad("'merge' and 'fields' apply only to the merge and crdt policies");
-  }
-  return def.dump();
-}
-
-CollectionInfo InfoFrom(const CollectionRow& row) {
-  return CollectionInfo{row.name, row.def, true, row.hlc, row.dot.origin};
-}
-
-}  // namespace
-
-Result<CollectionInfo> Node::DefineCollection(const std::string& name, const std::string& definition) {
-  MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(name));
-  auto canonical = CanonicalDefinition(definition);
-  if (!canonical.ok()) return canonical.status();
-  MERIDIAN_RETURN_IF_ERROR(CheckWritable());
-  CollectionInfo info;
-  Status status = writer_->Run([&](WriteTxn& txn) -> Status {
-    auto rows = txn.store().LoadCollections();
-    if (!rows.ok()) return rows.status();
-    crdt::VersionVector ctx;
-    for (const auto& row : *rows) {
-      if (row.name != name) continue;
-      if (row.def == *canonical) {  // unchanged: nothing to write
-        info = InfoFrom(row);
-        return Status::Ok();
-      }
-      ctx.Add(row.dot);
-    }
-    auto hlc = hlc_->Now();
-    if (!hlc.ok()) return hlc.status();
-    Change change;
-    change.dot = {options_.region, txn.NextLocalSeq()};
-    change.hlc = *hlc;
-    change.collection = name;
-    change.kind = ChangeKind::kDefine;
-    change.ctx = ctx;
-    change.body = *canonical;
-    change.lsn = txn.NextLsn();
-    CollectionRow row{name, *canonical, change.dot, change.hlc};
-    MERIDIAN_RETURN_IF_ERROR(txn.store().SaveCollection(row, change.lsn));
-    MERIDIAN_RETURN_IF_ERROR(txn.store().AppendChange(change));
-    txn.MarkApplied(change.dot);
-    info = InfoFrom(row);
-    return Status::Ok();
-  });
-  if (!status.ok()) return status;
-  return info;
-}
-
-Result<std::vector<CollectionInfo>> Node::Collections() {
-  if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
-  auto reader = readers_->Acquire();
-  auto rows = reader->LoadCollections();
-  if (!rows.ok()) return rows.status();
-  auto implicit = reader->ImplicitCollections();
-  if (!implicit.ok()) return implicit.status();
-  std::vector<CollectionInfo> out;
-  for (const auto& row : *rows) out.push_back(InfoFrom(row));
-  for (const auto& name : *implicit) out.push_back(CollectionInfo{name, R"({"policy":"lww"})", false, {}, {}});
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.name < b.name; });
-  return out;
-}
-
 const char* ChangeKindName(ChangeKind kind) {
   switch (kind) {
     case ChangeKind::kPut: return "put";
     case ChangeKind::kPatch: return "patch";
     case ChangeKind::kDelete: return "delete";
     case ChangeKind::kDefine: return "define";
+    case ChangeKind::kOps: return "ops";
   }
   return "unknown";
 }

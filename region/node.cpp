@@ -110,6 +110,7 @@ Status Node::Init() {
 
   readers_ = std::make_unique<internal::ReadPool>();
   MERIDIAN_RETURN_IF_ERROR(readers_->Open(path, std::max(1, options_.read_connections), options_.durability));
+  MERIDIAN_RETURN_IF_ERROR(ReloadDefinitions());
 
   Clock& clock = options_.clock ? *options_.clock : static_cast<Clock&>(system_clock_);
   hlc_ = std::make_unique<HybridClock>(clock, high_water);
@@ -203,6 +204,10 @@ void Node::Close() {
 }
 
 void Node::OnCommit(const TxnState& state) {
+  if (state.definitions != defs_loaded_) {
+    // Only the completion thread runs this, so defs_loaded_ needs no lock.
+    if (ReloadDefinitions().ok()) defs_loaded_ = state.definitions;
+  }
   {
     std::lock_guard lock(commit_mu_);
     committed_lsn_ = state.last_lsn;
@@ -226,8 +231,9 @@ Result<Document> Node::Get(const std::string& collection, const std::string& key
   MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(collection));
   MERIDIAN_RETURN_IF_ERROR(ValidateKey(key));
   if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
+  const bool crdt = DefinitionOf(collection).policy == Policy::kCrdt;
   auto reader = readers_->Acquire();
-  auto row = reader->LoadDoc(collection, key);
+  auto row = crdt ? reader->LoadCrdtDoc(collection, key) : reader->LoadDoc(collection, key);
   if (!row.ok()) return row.status();
   if (!*row || !(*row)->value) {
     return Status::NotFound("not-found", "no document '" + key + "' in collection '" + collection + "'");
@@ -243,8 +249,10 @@ Result<DocPage> Node::List(const std::string& collection, const std::string& pre
     return Status::InvalidArgument("invalid-limit", "limit must be between 1 and 1000");
   }
   if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
+  const bool crdt = DefinitionOf(collection).policy == Policy::kCrdt;
   auto reader = readers_->Acquire();
-  auto rows = reader->ListDocs(collection, prefix, after, limit + 1);
+  auto rows = crdt ? reader->ListCrdtDocs(collection, prefix, after, limit + 1)
+                   : reader->ListDocs(collection, prefix, after, limit + 1);
   if (!rows.ok()) return rows.status();
   DocPage page;
   for (auto& [key, r] : *rows) {

@@ -28,6 +28,7 @@
 
 #include "crdt/status.h"
 #include "region/clock.h"
+#include "region/collection_def.h"
 #include "region/replication.h"
 #include "region/store.h"
 #include "region/types.h"
@@ -121,6 +122,12 @@ class Node {
   crdt::Result<WriteAck> Put(const WriteRequest& request);
   crdt::Result<WriteAck> Patch(const WriteRequest& request);
   crdt::Result<WriteAck> Delete(const WriteRequest& request);
+  // CRDT operations on a document of a crdt collection: `request.body` is
+  // {"ops": [{"op": "incr"|"add"|"remove"|"set"|"unset", "path": "/x", ...}, ...]}, applied
+  // atomically and replicated as one change. With an idempotency key, a retry of the same
+  // request (same key, collection, document and body) returns the first answer and changes
+  // nothing; the same key with another request is refused (idempotency-key-reused).
+  crdt::Result<WriteAck> Ops(const WriteRequest& request, const std::string& idempotency_key = "");
   crdt::Result<Document> Get(const std::string& collection, const std::string& key);
   // Live documents with key > after and starting with prefix, in key order; limit 1..1000.
   crdt::Result<DocPage> List(const std::string& collection, const std::string& prefix,
@@ -182,6 +189,12 @@ class Node {
     bool resolution = false;                // kDelete: a tombstone over a tombstone is fine
   };
   crdt::Result<WriteAck> RunDocWrite(const WriteRequest& request, ChangeKind kind);
+  crdt::Status LocalOps(WriteTxn& txn, const WriteRequest& request, const nlohmann::json* ops,
+                        const CollectionDef& def, const std::string& idempotency_key, WriteAck* ack);
+  crdt::Status ApplyOpsChange(WriteTxn& txn, Change& change, ApplyResult* result);
+  crdt::Status ReloadDefinitions();
+  std::shared_ptr<const CollectionDefs> Definitions() const;
+  CollectionDef DefinitionOf(const std::string& collection) const;
   crdt::Status LocalDocWrite(WriteTxn& txn, const LocalWrite& write, WriteAck* ack);
   crdt::Status ApplyChange(WriteTxn& txn, Change change, ApplyResult* result);
   crdt::Status ApplyDocChange(WriteTxn& txn, Change& change, ApplyResult* result);
@@ -208,6 +221,11 @@ class Node {
   std::condition_variable commit_cv_;
   int64_t committed_lsn_ = 0;
   crdt::VersionVector committed_applied_;
+
+  // Committed collection definitions, reloaded after commits that change them.
+  mutable std::mutex defs_mu_;
+  std::shared_ptr<const CollectionDefs> defs_ = std::make_shared<CollectionDefs>();
+  uint64_t defs_loaded_ = 0;  // TxnState::definitions of the loaded copy
 
   std::unique_ptr<Replicator> replicator_;
   std::atomic<bool> clock_refusing_{false};

@@ -37,6 +37,12 @@ CREATE TABLE IF NOT EXISTS conflicts(
   policy TEXT NOT NULL, versions TEXT NOT NULL, outcome TEXT NOT NULL, status TEXT NOT NULL,
   resolution TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS conflicts_doc ON conflicts(collection, key);
+CREATE TABLE IF NOT EXISTS crdt_docs(
+  collection TEXT NOT NULL, key TEXT NOT NULL, value TEXT, hlc INTEGER NOT NULL,
+  origin TEXT NOT NULL, seq INTEGER NOT NULL, ctx TEXT NOT NULL, state TEXT,
+  lsn INTEGER NOT NULL, PRIMARY KEY(collection, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS idempotency(
+  key TEXT PRIMARY KEY, request TEXT NOT NULL, response TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta(k, v) VALUES('schema', 1);
 )sql";
 
@@ -139,7 +145,29 @@ Status Store::Prepare() {
        "SELECT key, value, hlc, origin, seq, ctx, state, lsn FROM docs WHERE collection = ?1 "
        "AND key > ?2 AND key >= ?3 AND (?4 IS NULL OR key < ?4) AND value IS NOT NULL "
        "ORDER BY key LIMIT ?5"},
-      {&count_docs_, "SELECT count(*) FROM docs WHERE value IS NOT NULL"},
+      {&count_docs_,
+       "SELECT (SELECT count(*) FROM docs WHERE value IS NOT NULL) + "
+       "(SELECT count(*) FROM crdt_docs WHERE value IS NOT NULL)"},
+      {&load_crdt_,
+       "SELECT value, hlc, origin, seq, ctx, state, lsn FROM crdt_docs WHERE collection = ?1 AND key = ?2"},
+      {&save_crdt_,
+       "INSERT INTO crdt_docs(collection, key, value, hlc, origin, seq, ctx, state, lsn) "
+       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(collection, key) DO UPDATE SET "
+       "value = excluded.value, hlc = excluded.hlc, origin = excluded.origin, seq = excluded.seq, "
+       "ctx = excluded.ctx, state = excluded.state, lsn = excluded.lsn"},
+      {&list_crdt_,
+       "SELECT key, value, hlc, origin, seq, ctx, state, lsn FROM crdt_docs WHERE collection = ?1 "
+       "AND key > ?2 AND key >= ?3 AND (?4 IS NULL OR key < ?4) AND value IS NOT NULL "
+       "ORDER BY key LIMIT ?5"},
+      {&digest_crdt_rows_,
+       "SELECT collection, key, coalesce(value, ''), value IS NULL, hlc, origin, seq, ctx, "
+       "coalesce(state, '') FROM crdt_docs ORDER BY collection, key"},
+      {&get_idem_, "SELECT request, response FROM idempotency WHERE key = ?1"},
+      {&put_idem_, "INSERT OR REPLACE INTO idempotency(key, request, response, at) VALUES(?1, ?2, ?3, ?4)"},
+      {&expire_idem_, "DELETE FROM idempotency WHERE at < ?1"},
+      {&has_docs_,
+       "SELECT EXISTS(SELECT 1 FROM docs WHERE collection = ?1) OR "
+       "EXISTS(SELECT 1 FROM crdt_docs WHERE collection = ?1)"},
       {&append_change_,
        "INSERT INTO changes(lsn, origin, seq, hlc, collection, key, kind, ctx, body) "
        "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
@@ -174,7 +202,8 @@ Status Store::Prepare() {
        "origin = excluded.origin, seq = excluded.seq, lsn = excluded.lsn"},
       {&implicit_collections_,
        "SELECT DISTINCT collection FROM docs WHERE collection NOT IN (SELECT name FROM collections) "
-       "ORDER BY collection"},
+       "UNION SELECT DISTINCT collection FROM crdt_docs WHERE collection NOT IN (SELECT name FROM collections) "
+       "ORDER BY 1"},
       {&digest_rows_,
        "SELECT collection, key, coalesce(value, ''), value IS NULL, hlc, origin, seq, ctx, "
        "coalesce(state, '') FROM docs ORDER BY collection, key"},
@@ -212,25 +241,26 @@ Status Store::SetMeta(const std::string& k, const std::string& v) {
   return set_meta_.Bind(1, k).Bind(2, v).Run();
 }
 
-Result<std::optional<DocRow>> Store::LoadDoc(const std::string& collection, const std::string& key) {
-  load_doc_.Bind(1, collection).Bind(2, key);
-  auto row = load_doc_.Step();
+namespace {
+Result<std::optional<DocRow>> LoadRow(Stmt& stmt, const std::string& collection, const std::string& key) {
+  stmt.Bind(1, collection).Bind(2, key);
+  auto row = stmt.Step();
   if (!row.ok()) return row.status();
   std::optional<DocRow> out;
   if (*row) {
-    auto doc = ReadDocRow(load_doc_, 0);
+    auto doc = ReadDocRow(stmt, 0);
     if (!doc.ok()) {
-      load_doc_.Reset();
+      stmt.Reset();
       return doc.status();
     }
     out = std::move(doc).value();
   }
-  load_doc_.Reset();
+  stmt.Reset();
   return out;
 }
 
-Status Store::SaveDoc(const std::string& collection, const std::string& key, const DocRow& row) {
-  return save_doc_.Bind(1, collection)
+Status SaveRow(Stmt& stmt, const std::string& collection, const std::string& key, const DocRow& row) {
+  return stmt.Bind(1, collection)
       .Bind(2, key)
       .Bind(3, row.value)
       .Bind(4, static_cast<int64_t>(row.hlc.packed()))
@@ -242,30 +272,76 @@ Status Store::SaveDoc(const std::string& collection, const std::string& key, con
       .Run();
 }
 
-Result<std::vector<std::pair<std::string, DocRow>>> Store::ListDocs(const std::string& collection,
-                                                                   const std::string& prefix,
-                                                                   const std::string& after, int limit) {
+Result<std::vector<std::pair<std::string, DocRow>>> ListRows(Stmt& stmt, const std::string& collection,
+                                                              const std::string& prefix, const std::string& after,
+                                                              int limit) {
   const std::string end = PrefixEnd(prefix);
-  list_docs_.Bind(1, collection).Bind(2, after).Bind(3, prefix).Bind(5, int64_t{limit});
+  stmt.Bind(1, collection).Bind(2, after).Bind(3, prefix).Bind(5, int64_t{limit});
   if (end.empty()) {
-    list_docs_.BindNull(4);
+    stmt.BindNull(4);
   } else {
-    list_docs_.Bind(4, end);
+    stmt.Bind(4, end);
   }
   std::vector<std::pair<std::string, DocRow>> out;
   while (true) {
-    auto row = list_docs_.Step();
+    auto row = stmt.Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    auto doc = ReadDocRow(list_docs_, 1);
+    auto doc = ReadDocRow(stmt, 1);
     if (!doc.ok()) {
-      list_docs_.Reset();
+      stmt.Reset();
       return doc.status();
     }
-    out.emplace_back(list_docs_.Text(0), std::move(doc).value());
+    out.emplace_back(stmt.Text(0), std::move(doc).value());
   }
-  list_docs_.Reset();
+  stmt.Reset();
   return out;
+}
+}  // namespace
+
+Result<std::optional<DocRow>> Store::LoadDoc(const std::string& collection, const std::string& key) {
+  return LoadRow(load_doc_, collection, key);
+}
+
+Status Store::SaveDoc(const std::string& collection, const std::string& key, const DocRow& row) {
+  return SaveRow(save_doc_, collection, key, row);
+}
+
+Result<std::optional<DocRow>> Store::LoadCrdtDoc(const std::string& collection, const std::string& key) {
+  return LoadRow(load_crdt_, collection, key);
+}
+
+Status Store::SaveCrdtDoc(const std::string& collection, const std::string& key, const DocRow& row) {
+  return SaveRow(save_crdt_, collection, key, row);
+}
+
+Result<std::vector<std::pair<std::string, DocRow>>> Store::ListCrdtDocs(const std::string& collection,
+                                                                       const std::string& prefix,
+                                                                       const std::string& after, int limit) {
+  return ListRows(list_crdt_, collection, prefix, after, limit);
+}
+
+Result<std::optional<std::pair<std::string, std::string>>> Store::GetIdempotent(const std::string& key) {
+  get_idem_.Bind(1, key);
+  auto row = get_idem_.Step();
+  if (!row.ok()) return row.status();
+  std::optional<std::pair<std::string, std::string>> out;
+  if (*row) out = std::make_pair(get_idem_.Text(0), get_idem_.Text(1));
+  get_idem_.Reset();
+  return out;
+}
+
+Status Store::PutIdempotent(const std::string& key, const std::string& request, const std::string& response,
+                            int64_t at_ms) {
+  return put_idem_.Bind(1, key).Bind(2, request).Bind(3, response).Bind(4, at_ms).Run();
+}
+
+Status Store::ExpireIdempotent(int64_t before_ms) { return expire_idem_.Bind(1, before_ms).Run(); }
+
+Result<std::vector<std::pair<std::string, DocRow>>> Store::ListDocs(const std::string& collection,
+                                                                   const std::string& prefix,
+                                                                   const std::string& after, int limit) {
+  return ListRows(list_docs_, collection, prefix, after, limit);
 }
 
 namespace {
@@ -367,6 +443,13 @@ Status Store::ResolveConflict(int64_t id, const std::string& status, const std::
 }
 
 Result<int64_t> Store::CountConflicts() { return ScalarInt(count_conflicts_); }
+
+Result<bool> Store::HasDocs(const std::string& collection) {
+  has_docs_.Bind(1, collection);
+  auto v = ScalarInt(has_docs_);
+  if (!v.ok()) return v.status();
+  return *v != 0;
+}
 
 Status Store::AppendChange(const Change& c) {
   return append_change_.Bind(1, c.lsn)
@@ -483,14 +566,18 @@ Result<Store::Digests> Store::ComputeDigests() {
     field(e, d.hlc.ToString());
     field(e, d.dot.ToString());
   }
-  while (true) {
-    auto row = digest_rows_.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    auto& e = engine(digest_rows_.Text(0));
-    for (int col = 1; col <= 8; ++col) field(e, digest_rows_.TextView(col));
+  for (Stmt* rows : {&digest_rows_, &digest_crdt_rows_}) {
+    const std::string_view table = rows == &digest_rows_ ? "docs" : "crdt";
+    while (true) {
+      auto row = rows->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      auto& e = engine(rows->Text(0));
+      field(e, table);
+      for (int col = 1; col <= 8; ++col) field(e, rows->TextView(col));
+    }
+    rows->Reset();
   }
-  digest_rows_.Reset();
   Digests out;
   Poco::SHA2Engine all(Poco::SHA2Engine::SHA_256);
   for (auto& [name, e] : per) {

@@ -15,6 +15,11 @@
 //   applied(origin PRIMARY KEY, seq)            highest contiguous seq applied per origin
 //   conflicts(id INTEGER PRIMARY KEY, collection, key, detected_at, policy, versions, outcome,
 //             status, resolution)             the conflict log; versions/outcome/resolution JSON
+//   crdt_docs(collection, key, value, hlc, origin, seq, ctx, state, lsn)
+//       documents of crdt collections, like docs but `state` is a crdt::DocCrdt (NULL when
+//       the document is empty) and hlc/origin/seq name the newest operation applied
+//   idempotency(key PRIMARY KEY, request, response, at)
+//       answers of ops requests by Idempotency-Key, for retries (kept a day)
 //
 // A Store is used by one thread at a time: the writer thread owns one, readers borrow one
 // each from a pool. Every method returns a Status; none throws.
@@ -95,6 +100,18 @@ class Store {
       const std::string& collection, const std::string& prefix, const std::string& after, int limit);
   crdt::Result<int64_t> CountLiveDocs();
 
+  // documents of crdt collections (same row shape; `value` NULL when empty)
+  crdt::Result<std::optional<DocRow>> LoadCrdtDoc(const std::string& collection, const std::string& key);
+  crdt::Status SaveCrdtDoc(const std::string& collection, const std::string& key, const DocRow& row);
+  crdt::Result<std::vector<std::pair<std::string, DocRow>>> ListCrdtDocs(
+      const std::string& collection, const std::string& prefix, const std::string& after, int limit);
+
+  // idempotency keys
+  crdt::Result<std::optional<std::pair<std::string, std::string>>> GetIdempotent(const std::string& key);
+  crdt::Status PutIdempotent(const std::string& key, const std::string& request, const std::string& response,
+                             int64_t at_ms);
+  crdt::Status ExpireIdempotent(int64_t before_ms);
+
   // change log
   crdt::Status AppendChange(const Change& change);
   // Changes with lsn > since, in lsn order, at most `limit`.
@@ -120,6 +137,8 @@ class Store {
   crdt::Result<std::vector<CollectionRow>> LoadCollections();
   crdt::Status SaveCollection(const CollectionRow& row, int64_t lsn);
   crdt::Result<std::vector<std::string>> ImplicitCollections();
+  // Whether any document row (live or not) of `collection` exists.
+  crdt::Result<bool> HasDocs(const std::string& collection);
 
   // SHA-256 over the canonical bytes of every document row (values and merge metadata,
   // tombstones included, log positions excluded) and collection definition, per collection.
@@ -144,6 +163,8 @@ class Store {
   internal::Stmt insert_conflict_, get_conflict_, list_conflicts_, resolve_conflict_, count_conflicts_;
   internal::Stmt load_applied_, save_applied_;
   internal::Stmt load_collections_, save_collection_, implicit_collections_, digest_rows_;
+  internal::Stmt load_crdt_, save_crdt_, list_crdt_, digest_crdt_rows_;
+  internal::Stmt get_idem_, put_idem_, expire_idem_, has_docs_;
 };
 
 }  // namespace region

@@ -19,6 +19,7 @@ enum class ChangeKind : int {
   kPatch = 2,   // body: {"set": {field: value, ...}, "unset": [field, ...]}
   kDelete = 3,  // body: empty
   kDefine = 4,  // body: collection definition; collection = its name, key = ""
+  kOps = 5,     // body: {"ops": [crdt::CrdtOp, ...]} on a document of a crdt collection
 };
 const char* ChangeKindName(ChangeKind kind);
 
@@ -41,6 +42,7 @@ struct WriteAck {
   crdt::Hlc hlc;
   bool created = false;      // the document did not exist (or was deleted) before
   std::string session;       // token for read-your-writes at any region
+  std::string value;         // ops: the document's value after the write (JSON text)
 };
 
 struct Document {

@@ -41,6 +41,7 @@ struct TxnState {
   crdt::VersionVector applied;   // highest contiguous seq per origin, this region included
   int64_t live_docs = 0;
   int64_t conflicts = 0;         // rows in the conflict log
+  uint64_t definitions = 0;      // bumped by every change to a collection definition
   uint64_t persisted_hwm = 0;    // HLC high-water mark as stored in meta
   uint64_t persisted_seq = 0;    // local_seq as stored in applied
 };
@@ -56,6 +57,7 @@ class WriteTxn {
   void MarkApplied(const crdt::Dot& dot) { state_.applied.Add(dot); }
   void AddLiveDocs(int64_t delta) { state_.live_docs += delta; }
   void AddConflict() { ++state_.conflicts; }
+  void MarkDefinitionsChanged() { ++state_.definitions; }
   // Records what the finalizer stored, so that it stores only what changed.
   void NotePersisted(uint64_t hwm, uint64_t seq) {
     state_.persisted_hwm = hwm;

@@ -132,6 +132,7 @@ std::vector<Route> Api::Routes() {
       {"PUT", doc, "doc", write(region::ChangeKind::kPut)},
       {"PATCH", doc, "doc", write(region::ChangeKind::kPatch)},
       {"DELETE", doc, "doc", write(region::ChangeKind::kDelete)},
+      {"POST", doc + "/ops", "doc_ops", bind(&Api::DocOps)},
       {"GET", "/v1/changes", "changes", bind(&Api::Changes)},
       {"GET", "/v1/cluster", "cluster", bind(&Api::Cluster)},
       {"GET", "/v1/digest", "digest", bind(&Api::Digest)},
@@ -263,6 +264,22 @@ Reply Api::WriteDoc(Request& r, region::ChangeKind kind) {
   return WithVersion(std::move(reply), ack->version);
 }
 
+Reply Api::DocOps(Request& r) {
+  if (Status s = RejectServerAssigned(r); !s.ok()) return ProblemReply(s);
+  if (Status s = RequireMediaType(r, "application/json"); !s.ok()) return ProblemReply(s);
+  auto body = r.Body();
+  if (!body.ok()) return ProblemReply(body.status());
+  region::WriteRequest req{r.param("c"), r.param("key"), std::move(body).value(), EntityTag(r, "If-Match")};
+  auto ack = node_.Ops(req, r.header("Idempotency-Key").value_or(""));
+  if (!ack.ok()) return ProblemReply(ack.status());
+  Reply reply = JsonReply(ack->created ? 201 : 200,
+                          "{\"key\":" + JsonQuote(ack->key) + ",\"version\":" + JsonQuote(ack->version) +
+                              ",\"hlc\":" + HlcJson(ack->hlc) + ",\"origin\":" + JsonQuote(ack->dot.origin.str()) +
+                              ",\"seq\":" + std::to_string(ack->dot.seq) + ",\"value\":" + ack->value + "}");
+  reply.headers.emplace_back("X-Meridian-Session", ack->session);
+  return WithVersion(std::move(reply), ack->version);
+}
+
 Reply Api::Changes(Request& r) {
   auto limit = IntParam(r, "limit", 100, 1, kMaxPageLimit);
   auto wait = IntParam(r, "wait_ms", 0, 0, kMaxWaitMs);
@@ -284,6 +301,9 @@ Reply Api::Changes(Request& r) {
       case region::ChangeKind::kPatch: body += ",\"key\":" + JsonQuote(c.key) + ",\"patch\":" + c.body; break;
       case region::ChangeKind::kDelete: body += ",\"key\":" + JsonQuote(c.key); break;
       case region::ChangeKind::kDefine: body += ",\"definition\":" + c.body; break;
+      case region::ChangeKind::kOps:  // the body is {"ops":[...]}: splice its member
+        body += ",\"key\":" + JsonQuote(c.key) + "," + c.body.substr(1, c.body.size() - 2);
+        break;
     }
     body += ",\"context\":" + VectorJson(c.ctx) + "}";
   }

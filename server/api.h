@@ -38,6 +38,7 @@ class Api {
   Reply ListDocs(Request& r);
   Reply GetDoc(Request& r);
   Reply WriteDoc(Request& r, region::ChangeKind kind);
+  Reply DocOps(Request& r);
   Reply Changes(Request& r);
   Reply Cluster(Request& r);
   Reply Digest(Request& r);

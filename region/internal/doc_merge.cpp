@@ -1,6 +1,7 @@
 #include "region/internal/doc_merge.h"
 
 #include "crdt/json_text.h"
+#include "region/node.h"
 
 namespace region::internal {
 
@@ -76,9 +77,10 @@ Result<conflict::Write> WriteFromChange(const Change& c) {
       return w;
     }
     case ChangeKind::kDefine:
+    case ChangeKind::kOps:
       break;
   }
-  return bad("not a document change");
+  return bad("not a change of an lww document");
 }
 
 std::string PatchBody(const conflict::Write& w) {
@@ -92,6 +94,16 @@ std::string PatchBody(const conflict::Write& w) {
     }
   }
   return json{{"set", std::move(set)}, {"unset", std::move(unset)}}.dump();
+}
+
+Status CheckIfMatch(const std::optional<std::string>& if_match, const std::optional<DocRow>& row,
+                    const std::string& key) {
+  if (!if_match) return Status::Ok();
+  const bool live = row && row->value;
+  if (*if_match == "*" ? live : (live && VersionToken(row->ctx) == *if_match)) return Status::Ok();
+  return Status::FailedPrecondition(
+      "version-mismatch", "document '" + key + "' is not at version " + *if_match +
+                              (live ? " (it is at " + VersionToken(row->ctx) + ")" : " (it does not exist)"));
 }
 
 }  // namespace region::internal

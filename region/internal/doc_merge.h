@@ -26,4 +26,9 @@ crdt::Result<conflict::Write> WriteFromChange(const Change& change);
 // The change body of a patch write.
 std::string PatchBody(const conflict::Write& write);
 
+// If-Match against a stored row: "*" needs a live document, a token its exact version.
+// FailedPrecondition("version-mismatch") otherwise.
+crdt::Status CheckIfMatch(const std::optional<std::string>& if_match, const std::optional<DocRow>& row,
+                          const std::string& key);
+
 }  // namespace region::internal

@@ -1,0 +1,414 @@
+#include "crdt/doc_crdt.h"
+
+#include <algorithm>
+
+namespace crdt {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxPathDepth = 32;
+constexpr size_t kMaxSegment = 256;
+
+struct KindName {
+  CrdtOp::Kind kind;
+  const char* name;
+};
+constexpr KindName kKinds[] = {{CrdtOp::Kind::kIncr, "incr"},   {CrdtOp::Kind::kAdd, "add"},
+                               {CrdtOp::Kind::kRemove, "remove"}, {CrdtOp::Kind::kSet, "set"},
+                               {CrdtOp::Kind::kUnset, "unset"}, {CrdtOp::Kind::kClear, "clear"}};
+
+const char* KindText(CrdtOp::Kind k) {
+  for (const auto& kn : kKinds) {
+    if (kn.kind == k) return kn.name;
+  }
+  return "?";
+}
+
+Status BadOp(const std::string& msg) { return Status::InvalidArgument("invalid-op", msg); }
+
+// "/a/b~1c" -> ["a", "b/c"] (RFC 6901 escapes).
+Result<Path> ParsePointer(const std::string& text) {
+  if (text.empty() || text[0] != '/') return BadOp("a path is a JSON pointer such as \"/likes\", got \"" + text + "\"");
+  Path out;
+  size_t pos = 1;
+  while (true) {
+    const size_t slash = text.find('/', pos);
+    std::string raw = text.substr(pos, slash == std::string::npos ? std::string::npos : slash - pos);
+    std::string seg;
+    for (size_t i = 0; i < raw.size(); ++i) {
+      if (raw[i] == '~' && i + 1 < raw.size() && (raw[i + 1] == '0' || raw[i + 1] == '1')) {
+        seg += raw[i + 1] == '0' ? '~' : '/';
+        ++i;
+      } else if (raw[i] == '~') {
+        return BadOp("bad escape in path \"" + text + "\" (use ~0 for ~ and ~1 for /)");
+      } else {
+        seg += raw[i];
+      }
+    }
+    if (seg.empty() || seg.size() > kMaxSegment) return BadOp("path segments must be 1-256 bytes: \"" + text + "\"");
+    out.push_back(std::move(seg));
+    if (out.size() > kMaxPathDepth) return BadOp("paths nest at most 32 levels");
+    if (slash == std::string::npos) break;
+    pos = slash + 1;
+  }
+  return out;
+}
+
+std::string PathText(const Path& p) {
+  std::string out;
+  for (const auto& s : p) out += "/" + s;
+  return out.empty() ? "/" : out;
+}
+
+bool StartsWith(const Path& p, const Path& prefix) {
+  return p.size() >= prefix.size() && std::equal(prefix.begin(), prefix.end(), p.begin());
+}
+
+json EncodeTags(const std::vector<Tag>& tags) {
+  json out = json::array();
+  for (const Tag& t : tags) out.push_back(EncodeTag(t));
+  return out;
+}
+
+Result<std::vector<Tag>> DecodeTags(const json& j) {
+  if (!j.is_array()) return BadOp("'observed' must be a list of tags");
+  std::vector<Tag> out;
+  for (const auto& t : j) {
+    auto tag = DecodeTag(t);
+    if (!tag.ok()) return tag.status();
+    out.push_back(*tag);
+  }
+  return out;
+}
+
+}  // namespace
+
+const char* FieldTypeName(FieldType t) {
+  switch (t) {
+    case FieldType::kCounter: return "counter";
+    case FieldType::kSet: return "set";
+    case FieldType::kRegister: return "register";
+    case FieldType::kMVRegister: return "mvregister";
+    case FieldType::kMap: return "map";
+  }
+  return "?";
+}
+
+std::optional<FieldType> ParseFieldType(const std::string& name) {
+  for (FieldType t : {FieldType::kCounter, FieldType::kSet, FieldType::kRegister, FieldType::kMVRegister,
+                      FieldType::kMap}) {
+    if (name == FieldTypeName(t)) return t;
+  }
+  return std::nullopt;
+}
+
+json EncodeOp(const CrdtOp& op) {
+  json out = {{"op", KindText(op.kind)}, {"path", op.path}};
+  switch (op.kind) {
+    case CrdtOp::Kind::kIncr: out["by"] = op.by; break;
+    case CrdtOp::Kind::kAdd:
+    case CrdtOp::Kind::kRemove:
+    case CrdtOp::Kind::kSet:
+      out["value"] = op.value;
+      out["observed"] = EncodeTags(op.observed);
+      break;
+    case CrdtOp::Kind::kUnset:
+    case CrdtOp::Kind::kClear: out["observed"] = op.observed_state; break;
+  }
+  return out;
+}
+
+Result<CrdtOp> DecodeOp(const json& j) {
+  if (!j.is_object() || !j.contains("op") || !j["op"].is_string() || !j.contains("path") || !j["path"].is_array()) {
+    return BadOp("malformed operation");
+  }
+  CrdtOp op;
+  const std::string name = j["op"].get<std::string>();
+  bool known = false;
+  for (const auto& kn : kKinds) {
+    if (name == kn.name) {
+      op.kind = kn.kind;
+      known = true;
+    }
+  }
+  if (!known) return BadOp("unknown operation '" + name + "'");
+  for (const auto& seg : j["path"]) {
+    if (!seg.is_string()) return BadOp("malformed path");
+    op.path.push_back(seg.get<std::string>());
+  }
+  switch (op.kind) {
+    case CrdtOp::Kind::kIncr:
+      if (!j.contains("by") || !j["by"].is_number_integer()) return BadOp("incr needs an integer 'by'");
+      op.by = j["by"].get<int64_t>();
+      break;
+    case CrdtOp::Kind::kAdd:
+    case CrdtOp::Kind::kRemove:
+    case CrdtOp::Kind::kSet: {
+      if (!j.contains("value") || !j.contains("observed")) return BadOp(name + " needs 'value' and 'observed'");
+      op.value = j["value"];
+      auto tags = DecodeTags(j["observed"]);
+      if (!tags.ok()) return tags.status();
+      op.observed = std::move(tags).value();
+      break;
+    }
+    case CrdtOp::Kind::kUnset:
+    case CrdtOp::Kind::kClear:
+      if (!j.contains("observed")) return BadOp(name + " needs 'observed'");
+      op.observed_state = j["observed"];
+      break;
+  }
+  return op;
+}
+
+bool DocCrdt::HasBelow(const Path& path) const {
+  for (auto it = entries_.upper_bound(path); it != entries_.end() && StartsWith(it->first, path); ++it) {
+    if (it->first.size() > path.size()) return true;
+  }
+  return false;
+}
+
+bool DocCrdt::HasAbove(const Path& path) const {
+  for (size_t n = 1; n < path.size(); ++n) {
+    if (entries_.count(Path(path.begin(), path.begin() + static_cast<long>(n)))) return true;
+  }
+  return false;
+}
+
+void DocCrdt::Prune(const Path& path) {
+  auto it = entries_.find(path);
+  if (it == entries_.end()) return;
+  Typed& t = it->second;
+  // A counter keeps its removal marks even when nothing is left to count (see counter.h).
+  if (t.set && t.set->empty()) t.set.reset();
+  if (t.reg && t.reg->empty()) t.reg.reset();
+  if (t.empty()) entries_.erase(it);
+}
+
+void DocCrdt::RemoveObserved(const Path& prefix, const DocCrdt& observed) {
+  for (const auto& [path, seen] : observed.entries_) {
+    if (!StartsWith(path, prefix)) continue;
+    auto it = entries_.find(path);
+    if (it == entries_.end()) continue;
+    Typed& t = it->second;
+    if (t.counter && seen.counter) t.counter->Remove(*seen.counter);
+    if (t.set && seen.set) t.set->RemoveObserved(*seen.set);
+    if (t.reg && seen.reg) t.reg->RemoveObserved(*seen.reg);
+    Prune(path);
+  }
+}
+
+Result<bool> DocCrdt::Apply(const CrdtOp& op, const Tag& tag, Hlc hlc) {
+  if (op.kind == CrdtOp::Kind::kUnset || op.kind == CrdtOp::Kind::kClear) {
+    auto observed = Decode(op.observed_state);
+    if (!observed.ok()) return observed.status();
+    RemoveObserved(op.path, *observed);
+    return false;
+  }
+  if (op.path.empty()) return BadOp("an operation needs a path");
+  const bool had_entry = entries_.count(op.path) > 0;
+  Typed& t = entries_[op.path];
+  const bool other_shape = HasBelow(op.path) || HasAbove(op.path);
+  bool clash = false;
+  switch (op.kind) {
+    case CrdtOp::Kind::kIncr:
+      clash = !t.counter && (t.kinds() > 0 || other_shape);
+      if (!t.counter) t.counter.emplace();
+      t.counter->Apply(tag.dot.origin, tag.dot.seq, op.by);
+      break;
+    case CrdtOp::Kind::kAdd:
+      clash = !t.set && (t.kinds() > 0 || other_shape);
+      if (!t.set) t.set.emplace();
+      t.set->Add(op.value.dump(), tag, op.observed);
+      break;
+    case CrdtOp::Kind::kRemove:
+      if (t.set) t.set->Remove(op.value.dump(), op.observed);
+      break;
+    case CrdtOp::Kind::kSet:
+      clash = !t.reg && (t.kinds() > 0 || other_shape);
+      if (!t.reg) t.reg.emplace();
+      t.reg->Set(op.value, tag, hlc, op.observed);
+      break;
+    default:
+      break;
+  }
+  Prune(op.path);
+  (void)had_entry;
+  return clash;
+}
+
+Result<CrdtOp> DocCrdt::Resolve(const json& c, const std::map<std::string, FieldType>& declared,
+                                const RegionId& origin) const {
+  if (!c.is_object() || !c.contains("op") || !c["op"].is_string()) {
+    return BadOp("each operation is an object with \"op\" and \"path\"");
+  }
+  const std::string name = c["op"].get<std::string>();
+  if (name == "insert" || name == "delete") {
+    return Status::InvalidArgument("unsupported-op", "text operations (" + name + ") are not available in this version");
+  }
+  CrdtOp op;
+  bool known = false;
+  for (const auto& kn : kKinds) {
+    if (name == kn.name && kn.kind != CrdtOp::Kind::kClear) {
+      op.kind = kn.kind;
+      known = true;
+    }
+  }
+  if (!known) return BadOp("unknown operation '" + name + "' (incr, add, remove, set, unset)");
+  for (const auto& [k, _] : c.items()) {
+    if (k != "op" && k != "path" && k != "by" && k != "value") return BadOp("unknown member '" + k + "' in an operation");
+  }
+  if (!c.contains("path") || !c["path"].is_string()) return BadOp("operation '" + name + "' needs a string \"path\"");
+  auto path = ParsePointer(c["path"].get<std::string>());
+  if (!path.ok()) return path.status();
+  op.path = std::move(path).value();
+
+  // The type this operation needs, checked against the declaration and what is here.
+  std::optional<FieldType> needs;
+  if (op.kind == CrdtOp::Kind::kIncr) needs = FieldType::kCounter;
+  if (op.kind == CrdtOp::Kind::kAdd || op.kind == CrdtOp::Kind::kRemove) needs = FieldType::kSet;
+  if (op.kind == CrdtOp::Kind::kSet) needs = FieldType::kRegister;
+  auto mismatch = [&](const std::string& why) {
+    return Status::FailedPrecondition("type-mismatch", "cannot " + name + " " + PathText(op.path) + ": " + why);
+  };
+  if (auto d = declared.find(op.path[0]); d != declared.end() && needs) {
+    FieldType want = d->second == FieldType::kMVRegister ? FieldType::kRegister : d->second;
+    if (want == FieldType::kMap) {
+      if (op.path.size() == 1) return mismatch("the field is declared a map; address a member, e.g. /" + op.path[0] + "/x");
+    } else if (op.path.size() > 1 || want != *needs) {
+      return mismatch(std::string("the field is declared ") + FieldTypeName(d->second));
+    }
+  }
+  if (needs) {
+    if (HasBelow(op.path)) return mismatch("it holds an object");
+    if (HasAbove(op.path)) return mismatch("a parent holds a value that is not an object");
+    if (auto it = entries_.find(op.path); it != entries_.end()) {
+      const Typed& t = it->second;
+      const bool same = (*needs == FieldType::kCounter && t.counter) || (*needs == FieldType::kSet && t.set) ||
+                        (*needs == FieldType::kRegister && t.reg);
+      if (!same) return mismatch("it holds another type");
+    }
+  }
+
+  const Typed* here = nullptr;
+  if (auto it = entries_.find(op.path); it != entries_.end()) here = &it->second;
+  switch (op.kind) {
+    case CrdtOp::Kind::kIncr: {
+      if (c.contains("by") && !c["by"].is_number_integer()) return BadOp("'by' must be an integer");
+      if (c.contains("by") && c["by"].is_number_unsigned() && c["by"].get<uint64_t>() > INT64_MAX) {
+        return Status(Code::kOutOfRange, "counter-overflow", "'by' exceeds the int64 range");
+      }
+      op.by = c.contains("by") ? c["by"].get<int64_t>() : 1;
+      Counter probe = here && here->counter ? *here->counter : Counter();
+      MERIDIAN_RETURN_IF_ERROR(probe.Increment(origin, UINT64_MAX, op.by));
+      break;
+    }
+    case CrdtOp::Kind::kAdd:
+    case CrdtOp::Kind::kRemove:
+      if (!c.contains("value")) return BadOp("operation '" + name + "' needs a \"value\"");
+      op.value = c["value"];
+      if (here && here->set) op.observed = here->set->TagsOf(op.value.dump());
+      break;
+    case CrdtOp::Kind::kSet:
+      if (!c.contains("value")) return BadOp("operation 'set' needs a \"value\"");
+      op.value = c["value"];
+      if (here && here->reg) op.observed = here->reg->Tags();
+      break;
+    case CrdtOp::Kind::kUnset:
+      op.observed_state = EncodeUnder(op.path);
+      break;
+    case CrdtOp::Kind::kClear:
+      break;
+  }
+  return op;
+}
+
+json DocCrdt::Value(const std::map<std::string, FieldType>& declared) const {
+  json out = json::object();
+  for (const auto& [path, t] : entries_) {
+    if (HasBelow(path)) continue;  // an object wins over a value at the same path
+    json v;
+    if (t.counter && !t.counter->removed_all()) {
+      v = CounterJson(t.counter->value());
+    } else if (t.set) {
+      v = t.set->Value();
+    } else if (t.reg) {
+      auto d = declared.find(path[0]);
+      v = path.size() == 1 && d != declared.end() && d->second == FieldType::kMVRegister ? t.reg->Values()
+                                                                                        : t.reg->LwwValue();
+    } else {
+      continue;
+    }
+    json* node = &out;
+    for (size_t i = 0; i + 1 < path.size(); ++i) {
+      json& child = (*node)[path[i]];
+      if (!child.is_object()) child = json::object();
+      node = &child;
+    }
+    (*node)[path.back()] = std::move(v);
+  }
+  return out;
+}
+
+json DocCrdt::EncodeTyped(const Typed& t) {
+  json out = json::object();
+  if (t.counter) out["counter"] = t.counter->Encode();
+  if (t.set) out["set"] = t.set->Encode();
+  if (t.reg) out["register"] = t.reg->Encode();
+  return out;
+}
+
+Result<DocCrdt::Typed> DocCrdt::DecodeTyped(const json& j) {
+  auto bad = Status::InvalidArgument("invalid-state", "malformed document entry");
+  if (!j.is_object() || j.empty()) return bad;
+  Typed t;
+  for (const auto& [k, v] : j.items()) {
+    if (k == "counter") {
+      auto c = Counter::Decode(v);
+      if (!c.ok()) return c.status();
+      t.counter = std::move(c).value();
+    } else if (k == "set") {
+      auto s = ORSet::Decode(v);
+      if (!s.ok()) return s.status();
+      t.set = std::move(s).value();
+    } else if (k == "register") {
+      auto r = MVRegister::Decode(v);
+      if (!r.ok()) return r.status();
+      t.reg = std::move(r).value();
+    } else {
+      return bad;
+    }
+  }
+  return t;
+}
+
+json DocCrdt::EncodeUnder(const Path& prefix) const {
+  json list = json::array();
+  for (auto it = entries_.lower_bound(prefix); it != entries_.end() && StartsWith(it->first, prefix); ++it) {
+    list.push_back(json::array({it->first, EncodeTyped(it->second)}));
+  }
+  return {{"entries", std::move(list)}};
+}
+
+json DocCrdt::Encode() const { return EncodeUnder({}); }
+
+Result<DocCrdt> DocCrdt::Decode(const json& j) {
+  auto bad = Status::InvalidArgument("invalid-state", "malformed document state");
+  if (!j.is_object() || !j.contains("entries") || !j["entries"].is_array()) return bad;
+  DocCrdt d;
+  for (const auto& e : j["entries"]) {
+    if (!e.is_array() || e.size() != 2 || !e[0].is_array() || e[0].empty()) return bad;
+    Path path;
+    for (const auto& seg : e[0]) {
+      if (!seg.is_string()) return bad;
+      path.push_back(seg.get<std::string>());
+    }
+    auto t = DecodeTyped(e[1]);
+    if (!t.ok()) return t.status();
+    d.entries_[std::move(path)] = std::move(t).value();
+  }
+  return d;
+}
+
+}  // namespace crdt

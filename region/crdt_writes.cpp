@@ -1,0 +1,259 @@
+// Documents of crdt collections: local operations (with idempotency keys), deletes, and
+// operations replicated from peers.
+#include <nlohmann/json.hpp>
+
+#include "crdt/doc_crdt.h"
+#include "crdt/json_text.h"
+#include "region/internal/doc_merge.h"
+#include "region/node.h"
+
+namespace region {
+
+using crdt::DocCrdt;
+using crdt::Result;
+using crdt::Status;
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kMaxOps = 1000;
+constexpr int64_t kIdempotencyTtlMs = 24 * 3600 * 1000;
+
+Result<DocCrdt> LoadCrdt(const std::optional<DocRow>& row) {
+  if (!row || !row->state) return DocCrdt();
+  json j = json::parse(*row->state, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Status::Internal("stored document state is corrupt");
+  auto doc = DocCrdt::Decode(j);
+  if (!doc.ok()) return Status::Internal("stored document state is corrupt: " + doc.status().message());
+  return doc;
+}
+
+// The row that stores `doc`. A row stays when its document empties: its causal context is
+// part of the converged state (versions, the digest), and dropping it on one region but not
+// on another that still held a concurrent element would make them differ.
+// `dot`/`hlc` name the newest operation applied.
+DocRow CrdtRow(const DocCrdt& doc, const CollectionDef& def, crdt::VersionVector ctx, const crdt::Dot& dot,
+               crdt::Hlc hlc, int64_t lsn) {
+  DocRow row;
+  if (!doc.empty()) {
+    row.state = doc.Encode().dump();
+    json value = doc.Value(def.fields);
+    if (!value.empty()) row.value = value.dump();  // nothing visible: deleted (404)
+  }
+  row.ctx = std::move(ctx);
+  row.dot = dot;
+  row.hlc = hlc;
+  row.lsn = lsn;
+  return row;
+}
+
+json AckJson(const WriteAck& a) {
+  return {{"version", a.version}, {"origin", a.dot.origin.str()}, {"seq", a.dot.seq}, {"hlc", a.hlc.packed()},
+          {"created", a.created}, {"session", a.session}, {"value", a.value}};
+}
+
+Result<WriteAck> AckFromJson(const std::string& key, const std::string& text) {
+  json j = json::parse(text, nullptr, false);
+  auto origin = j.is_object() ? crdt::RegionId::Parse(j.value("origin", "")) : crdt::RegionId::Parse("");
+  if (!origin.ok()) return Status::Internal("stored idempotent answer is corrupt");
+  WriteAck a;
+  a.key = key;
+  a.version = j.value("version", "");
+  a.dot = {std::move(origin).value(), j.value("seq", uint64_t{0})};
+  a.hlc = crdt::Hlc::FromPacked(j.value("hlc", uint64_t{0}));
+  a.created = j.value("created", false);
+  a.session = j.value("session", "");
+  a.value = j.value("value", "");
+  return a;
+}
+
+}  // namespace
+
+Result<WriteAck> Node::Ops(const WriteRequest& request, const std::string& idempotency_key) {
+  MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(request.collection));
+  MERIDIAN_RETURN_IF_ERROR(ValidateKey(request.key));
+  if (idempotency_key.size() > 256 || (!idempotency_key.empty() && !std::all_of(idempotency_key.begin(),
+                                                                                  idempotency_key.end(), [](char ch) {
+                                                                                    return ch > 0x20 && ch < 0x7F;
+                                                                                  }))) {
+    return Status::InvalidArgument("invalid-idempotency-key", "Idempotency-Key is 1-256 printable ASCII characters");
+  }
+  const CollectionDef def = DefinitionOf(request.collection);
+  if (def.policy != Policy::kCrdt) {
+    return Status::FailedPrecondition("policy-mismatch", "collection '" + request.collection +
+                                                             "' is not a crdt collection; define it with "
+                                                             "{\"policy\":\"crdt\"} to use operations");
+  }
+  auto parsed = crdt::ParseJson(request.body);
+  if (!parsed.ok()) return parsed.status();
+  const json& body = *parsed;
+  if (!body.is_object() || body.size() != 1 || !body.contains("ops") || !body["ops"].is_array()) {
+    return Status::InvalidArgument("invalid-op", "the body is {\"ops\": [operation, ...]}");
+  }
+  if (body["ops"].empty() || body["ops"].size() > kMaxOps) {
+    return Status::InvalidArgument("invalid-op", "a request holds 1 to 1000 operations");
+  }
+  MERIDIAN_RETURN_IF_ERROR(CheckWritable());
+  WriteAck ack;
+  Status status = writer_->Run(
+      [&](WriteTxn& txn) { return LocalOps(txn, request, &body["ops"], def, idempotency_key, &ack); });
+  if (!status.ok()) return status;
+  return ack;
+}
+
+Status Node::LocalOps(WriteTxn& txn, const WriteRequest& request, const json* ops, const CollectionDef& def,
+                      const std::string& idempotency_key, WriteAck* ack) {
+  // A retried request returns its first answer; nothing else happens.
+  const std::string fingerprint = request.collection + "\n" + request.key + "\n" + (ops ? ops->dump() : "delete");
+  if (!idempotency_key.empty()) {
+    auto seen = txn.store().GetIdempotent(idempotency_key);
+    if (!seen.ok()) return seen.status();
+    if (*seen) {
+      if ((*seen)->first != fingerprint) {
+        return Status::FailedPrecondition("idempotency-key-reused",
+                                          "Idempotency-Key '" + idempotency_key + "' was used for another request");
+      }
+      auto first = AckFromJson(request.key, (*seen)->second);
+      if (!first.ok()) return first.status();
+      *ack = std::move(first).value();
+      return Status::Ok();
+    }
+  }
+  auto loaded = txn.store().LoadCrdtDoc(request.collection, request.key);
+  if (!loaded.ok()) return loaded.status();
+  const std::optional<DocRow>& row = *loaded;
+  MERIDIAN_RETURN_IF_ERROR(internal::CheckIfMatch(request.if_match, row, request.key));
+  auto doc = LoadCrdt(row);
+  if (!doc.ok()) return doc.status();
+  const bool was_live = row && row->value;
+  if (!ops && !was_live) {
+    return Status::NotFound("not-found", "no document '" + request.key + "' in collection '" + request.collection + "'");
+  }
+  auto hlc = hlc_->Now();
+  if (!hlc.ok()) return hlc.status();
+  const crdt::Dot dot{options_.region, txn.state().local_seq + 1};
+
+  // Resolve every operation against the state the earlier ones left, then log them all.
+  json resolved = json::array();
+  if (ops) {
+    for (size_t i = 0; i < ops->size(); ++i) {
+      auto op = doc->Resolve((*ops)[i], def.fields, options_.region);
+      if (!op.ok()) {
+        return Status(op.status().code(), op.status().reason(),
+                      "operation " + std::to_string(i) + ": " + op.status().message());
+      }
+      auto applied = doc->Apply(*op, crdt::Tag{dot, static_cast<uint32_t>(i)}, *hlc);
+      if (!applied.ok()) return applied.status();
+      resolved.push_back(crdt::EncodeOp(*op));
+    }
+  } else {
+    crdt::CrdtOp clear;
+    clear.kind = crdt::CrdtOp::Kind::kClear;
+    clear.observed_state = doc->Encode();
+    auto applied = doc->Apply(clear, crdt::Tag{dot, 0}, *hlc);
+    if (!applied.ok()) return applied.status();
+    resolved.push_back(crdt::EncodeOp(clear));
+  }
+  txn.NextLocalSeq();
+  Change change;
+  change.dot = dot;
+  change.hlc = *hlc;
+  change.collection = request.collection;
+  change.key = request.key;
+  change.kind = ChangeKind::kOps;
+  change.ctx = row ? row->ctx : crdt::VersionVector();
+  change.body = json{{"ops", std::move(resolved)}}.dump();
+  change.lsn = txn.NextLsn();
+  crdt::VersionVector ctx = change.ctx;
+  ctx.Add(dot);
+  const DocRow next = CrdtRow(*doc, def, std::move(ctx), dot, *hlc, change.lsn);
+  MERIDIAN_RETURN_IF_ERROR(txn.store().SaveCrdtDoc(request.collection, request.key, next));
+  MERIDIAN_RETURN_IF_ERROR(txn.store().AppendChange(change));
+  txn.MarkApplied(dot);
+  txn.AddLiveDocs((next.value ? 1 : 0) - (was_live ? 1 : 0));
+
+  ack->key = request.key;
+  ack->version = VersionToken(next.ctx);
+  ack->dot = dot;
+  ack->hlc = *hlc;
+  ack->created = !was_live && next.value.has_value();
+  ack->session = dot.ToString();
+  ack->value = next.value.value_or("null");
+  if (!idempotency_key.empty()) {
+    const auto now = static_cast<int64_t>(hlc_->PhysicalMs());
+    MERIDIAN_RETURN_IF_ERROR(txn.store().PutIdempotent(idempotency_key, fingerprint, AckJson(*ack).dump(), now));
+    if (dot.seq % 1000 == 0) MERIDIAN_RETURN_IF_ERROR(txn.store().ExpireIdempotent(now - kIdempotencyTtlMs));
+  }
+  return Status::Ok();
+}
+
+namespace {
+Status Storage(Status s) {
+  if (s.ok() || s.reason() == "storage") return s;
+  return Status(crdt::Code::kInternal, "storage", s.message());
+}
+}  // namespace
+
+Status Node::ApplyOpsChange(WriteTxn& txn, Change& c, ApplyResult* result) {
+  auto bad = [&](const std::string& why) {
+    return Status::InvalidArgument("invalid-change", "change " + c.dot.ToString() + ": " + why);
+  };
+  // Decode and check everything before anything is written.
+  json body = json::parse(c.body, nullptr, /*allow_exceptions=*/false);
+  if (body.is_discarded() || !body.is_object() || !body.contains("ops") || !body["ops"].is_array()) {
+    return bad("an ops body is {\"ops\": [...]}");
+  }
+  std::vector<crdt::CrdtOp> ops;
+  for (const auto& j : body["ops"]) {
+    auto op = crdt::DecodeOp(j);
+    if (!op.ok()) return bad(op.status().message());
+    ops.push_back(std::move(op).value());
+  }
+  auto loaded = txn.store().LoadCrdtDoc(c.collection, c.key);
+  if (!loaded.ok()) return loaded.status();
+  const std::optional<DocRow>& row = *loaded;
+  auto doc = LoadCrdt(row);
+  if (!doc.ok()) return doc.status();
+  bool clash = false;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    auto applied = doc->Apply(ops[i], crdt::Tag{c.dot, static_cast<uint32_t>(i)}, c.hlc);
+    if (!applied.ok()) return bad(applied.status().message());
+    clash |= *applied;
+  }
+  const bool was_live = row && row->value;
+  c.lsn = txn.NextLsn();
+  crdt::VersionVector ctx = c.ctx;
+  if (row) ctx.Join(row->ctx);
+  ctx.Add(c.dot);
+  // The row reports the newest operation by (hlc, origin), the same everywhere.
+  const bool newer = !row || row->hlc < c.hlc || (row->hlc == c.hlc && row->dot.origin < c.dot.origin);
+  const DocRow next = CrdtRow(*doc, DefinitionOf(c.collection), std::move(ctx), newer ? c.dot : row->dot,
+                              newer ? c.hlc : row->hlc, c.lsn);
+  MERIDIAN_RETURN_IF_ERROR(Storage(txn.store().SaveCrdtDoc(c.collection, c.key, next)));
+  txn.AddLiveDocs((next.value ? 1 : 0) - (was_live ? 1 : 0));
+  if (clash) {
+    const json outcome = {{"rule", "a path written with two types keeps both states and shows one: "
+                                   "an object, else a counter, else a set, else a register"},
+                          {"value", next.value ? json::parse(*next.value) : json(nullptr)}};
+    ConflictRow conflict;
+    conflict.collection = c.collection;
+    conflict.key = c.key;
+    conflict.detected_at = static_cast<int64_t>(hlc_->PhysicalMs());
+    conflict.policy = "crdt";
+    conflict.versions = json::array({{{"version", c.dot.ToString()},
+                                      {"kind", "ops"},
+                                      {"value", body["ops"]},
+                                      {"hlc", {{"wall_ms", c.hlc.wall_ms()}, {"logical", c.hlc.logical()}}},
+                                      {"origin", c.dot.origin.str()}}})
+                            .dump();
+    conflict.outcome = outcome.dump();
+    conflict.status = "auto";
+    auto id = txn.store().InsertConflict(conflict);
+    if (!id.ok()) return Storage(id.status());
+    txn.AddConflict();
+    ++result->conflicts;
+  }
+  return Status::Ok();
+}
+
+}  // namespace region
