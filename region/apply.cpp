@@ -216,12 +216,16 @@ Status Node::ApplyDocChange(WriteTxn& txn, Change& c, ApplyResult* result) {
     if (!state.ok()) return state.status();
     const std::vector<crdt::Dot> concurrent = conflict::Apply(*state, *write);
     c.lsn = txn.NextLsn();
-    next = internal::RowFor(*state, c.lsn);
+    const CollectionDef def = DefinitionOf(c.collection);
+    auto view = ViewFor(txn, *state, c.lsn, def);
+    if (!view.ok()) return Storage(view.status());
     if (!concurrent.empty()) {
-      MERIDIAN_RETURN_IF_ERROR(Storage(RecordConflict(txn, c, concurrent, *state)));
+      MERIDIAN_RETURN_IF_ERROR(Storage(RecordConflict(txn, c, concurrent, *state, def, *view)));
       ++result->conflicts;
     }
+    next = std::move(view->row);
   }
+  MERIDIAN_RETURN_IF_ERROR(Storage(SupersedeConflicts(txn, c.collection, c.key, row, next, c.dot)));
   MERIDIAN_RETURN_IF_ERROR(Storage(txn.store().SaveDoc(c.collection, c.key, next)));
   txn.AddLiveDocs((next.value ? 1 : 0) - (was_live ? 1 : 0));
   return Status::Ok();
@@ -238,62 +242,6 @@ Status Node::ApplyDefine(WriteTxn& txn, const Change& c) {
   }
   txn.MarkDefinitionsChanged();
   return Storage(txn.store().SaveCollection({c.collection, c.body, c.dot, c.hlc}, c.lsn));
-}
-
-namespace {
-
-json HlcJson(crdt::Hlc h) { return {{"wall_ms", h.wall_ms()}, {"logical", h.logical()}}; }
-
-json VectorJson(const crdt::VersionVector& vv) {
-  json out = json::object();
-  for (const auto& [origin, seq] : vv.entries()) out[origin.str()] = seq;
-  return out;
-}
-
-json VersionJson(const Change& c) {
-  json value;  // null for a delete
-  if (c.kind != ChangeKind::kDelete) {
-    value = json::parse(c.body, nullptr, /*allow_exceptions=*/false);
-    if (value.is_discarded()) value = nullptr;
-  }
-  return {{"version", c.dot.ToString()}, {"kind", ChangeKindName(c.kind)}, {"value", std::move(value)},
-          {"hlc", HlcJson(c.hlc)},       {"origin", c.dot.origin.str()}, {"context", VectorJson(c.ctx)}};
-}
-
-}  // namespace
-
-Status Node::RecordConflict(WriteTxn& txn, const Change& incoming, const std::vector<crdt::Dot>& concurrent,
-                            const conflict::DocState& state) {
-  json versions = json::array({VersionJson(incoming)});
-  const Change* winner = &incoming;
-  std::vector<Change> others;
-  others.reserve(concurrent.size());
-  for (const auto& dot : concurrent) {
-    auto c = txn.store().ChangeOf(dot);
-    if (!c.ok()) return c.status();
-    if (!*c) return Status::Internal("conflicting version " + dot.ToString() + " is not in the change log");
-    others.push_back(std::move(**c));
-  }
-  for (const Change& o : others) {
-    versions.push_back(VersionJson(o));
-    if (winner->hlc < o.hlc || (winner->hlc == o.hlc && winner->dot.origin < o.dot.origin)) winner = &o;
-  }
-  const conflict::Visible vis = conflict::ResolveLww(state);
-  json outcome = {{"rule", "lww: the larger (hlc, origin) wins each field it wrote; the others are kept here"},
-                  {"winner", winner->dot.ToString()},
-                  {"value", vis.exists ? vis.value : json(nullptr)}};
-  ConflictRow row;
-  row.collection = incoming.collection;
-  row.key = incoming.key;
-  row.detected_at = static_cast<int64_t>(hlc_->PhysicalMs());
-  row.policy = "lww";
-  row.versions = versions.dump();
-  row.outcome = outcome.dump();
-  row.status = "auto";
-  auto id = txn.store().InsertConflict(row);
-  if (!id.ok()) return id.status();
-  txn.AddConflict();
-  return Status::Ok();
 }
 
 }  // namespace region

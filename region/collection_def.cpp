@@ -27,8 +27,8 @@ Result<CollectionDef> CollectionDef::Parse(const std::string& text) {
   auto bad = [](std::string msg) { return Status::InvalidArgument("invalid-definition", std::move(msg)); };
   if (!def.is_object()) return bad("a collection definition must be a JSON object");
   for (const auto& [name, _] : def.items()) {
-    if (name != "policy" && name != "merge" && name != "fields") {
-      return bad("unknown field '" + name + "' in collection definition (allowed: policy, merge, fields)");
+    if (name != "policy" && name != "merge" && name != "fields" && name != "max_siblings") {
+      return bad("unknown field '" + name + "' in collection definition (allowed: policy, merge, fields, max_siblings)");
     }
   }
   const auto policy = def.find("policy");
@@ -39,12 +39,29 @@ Result<CollectionDef> CollectionDef::Parse(const std::string& text) {
     out.policy = Policy::kLww;
   } else if (p == "crdt") {
     out.policy = Policy::kCrdt;
-  } else if (p == "merge" || p == "manual") {
-    return Status::InvalidArgument("unsupported-policy", "policy '" + p + "' is not available in this version");
+  } else if (p == "merge") {
+    out.policy = Policy::kMerge;
+  } else if (p == "manual") {
+    out.policy = Policy::kManual;
   } else {
     return bad("unknown policy '" + p + "' (one of lww, crdt, merge, manual)");
   }
-  if (def.contains("merge")) return bad("'merge' applies only to the merge policy");
+  if (auto merge = def.find("merge"); merge != def.end()) {
+    if (out.policy != Policy::kMerge) return bad("'merge' applies only to the merge policy");
+    if (!merge->is_string() || merge->get<std::string>().empty()) return bad("'merge' names a callback");
+    out.merge = merge->get<std::string>();
+  } else if (out.policy == Policy::kMerge) {
+    return bad("a merge collection needs 'merge': the name of its callback");
+  }
+  if (auto cap = def.find("max_siblings"); cap != def.end()) {
+    if (out.policy != Policy::kMerge && out.policy != Policy::kManual) {
+      return bad("'max_siblings' applies only to the merge and manual policies");
+    }
+    if (!cap->is_number_integer() || cap->get<int64_t>() < 1 || cap->get<int64_t>() > 1000) {
+      return bad("'max_siblings' is an integer from 1 to 1000");
+    }
+    out.max_siblings = static_cast<int>(cap->get<int64_t>());
+  }
   if (auto fields = def.find("fields"); fields != def.end()) {
     if (out.policy != Policy::kCrdt) return bad("'fields' applies only to the crdt policy");
     if (!fields->is_object()) return bad("'fields' maps field names to types");

@@ -2,8 +2,10 @@
 //
 //   definition := {"policy": "lww" | "crdt" | "merge" | "manual",
 //                  ["fields": {"<top-level field>": "counter"|"set"|"register"|"mvregister"|"map"}],
-//                  ["merge": "<callback>"]}
-// `fields` applies to crdt collections; a collection never defined behaves as lww.
+//                  ["merge": "<callback>"], ["max_siblings": 1..1000]}
+// `fields` applies to crdt collections, `merge` (required) to merge collections,
+// `max_siblings` (default 16) to merge and manual collections. A collection never defined
+// behaves as lww.
 #pragma once
 
 #include <map>
@@ -21,7 +23,8 @@ const char* PolicyName(Policy p);
 struct CollectionDef {
   Policy policy = Policy::kLww;
   std::map<std::string, crdt::FieldType> fields;
-  std::string merge;
+  std::string merge;      // the callback of a merge collection
+  int max_siblings = 16;  // merge/manual: siblings shown or merged at most (newest first)
   std::string canonical;  // the definition as canonical JSON text
 
   // InvalidArgument("invalid-definition" | "unsupported-policy") with the reason.

@@ -2,6 +2,7 @@
 // writes and reads consult, and listing.
 #include <algorithm>
 
+#include "conflict/merge.h"
 #include "region/internal/read_pool.h"
 #include "region/node.h"
 
@@ -45,6 +46,20 @@ Result<CollectionInfo> Node::DefineCollection(const std::string& name, const std
   MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(name));
   auto parsed = CollectionDef::Parse(definition);
   if (!parsed.ok()) return parsed.status();
+  if (parsed->policy == Policy::kMerge) {
+    auto callback = registry_->Find(parsed->merge);
+    if (!callback.ok()) {
+      return Status::InvalidArgument("unknown-callback", callback.status().message() + " (this region knows: " +
+                                                             [&] {
+                                                               std::string names;
+                                                               for (const auto& n : registry_->Names()) {
+                                                                 names += (names.empty() ? "" : ", ") + n;
+                                                               }
+                                                               return names;
+                                                             }() +
+                                                             ")");
+    }
+  }
   const std::string& canonical = parsed->canonical;
   MERIDIAN_RETURN_IF_ERROR(CheckWritable());
   CollectionInfo info;

@@ -60,7 +60,10 @@ Result<WriteAck> Node::RunDocWrite(const WriteRequest& request, ChangeKind kind)
                                                              ".../docs/{key}/ops");
   }
   // Parse and canonicalise on the caller's thread; the writer thread only merges.
-  LocalWrite w{request.collection, request.key, kind, request.if_match, "", nullptr, false, false};
+  LocalWrite w{request.collection, request.key, kind, request.if_match, "", nullptr, false, false, false, false};
+  // Merge and manual collections resolve whole documents: a patch writes the patched whole.
+  w.whole_document = def.policy == Policy::kMerge || def.policy == Policy::kManual;
+  w.needs_context = def.policy == Policy::kManual;
   json patch;
   if (kind == ChangeKind::kPut) {
     auto doc = ParseObjectBody(request.body, "a document", "invalid-document");
@@ -85,9 +88,28 @@ Status Node::LocalDocWrite(WriteTxn& txn, const LocalWrite& w, WriteAck* ack) {
   const std::optional<DocRow>& row = *loaded;
   MERIDIAN_RETURN_IF_ERROR(internal::CheckIfMatch(w.if_match, row, w.key));
   const bool was_live = row && row->value;
+  if (w.needs_context && was_live && row->state && !w.if_match) {
+    auto state = internal::LoadState(row);
+    if (!state.ok()) return state.status();
+    if (state->base.size() > 1) {
+      return Status::FailedPrecondition(
+          "conflicted", "document '" + w.key + "' has " + std::to_string(state->base.size()) +
+                            " concurrent versions: read it and write with If-Match: " + VersionToken(row->ctx) +
+                            " to resolve them, or POST /v1/conflicts/{id}/resolve");
+    }
+  }
   // A resolution may choose a delete that already won: its write still covers the siblings.
   if (w.kind == ChangeKind::kDelete && !was_live && !(w.resolution && row)) {
     return Status::NotFound("not-found", "no document '" + w.key + "' in collection '" + w.collection + "'");
+  }
+  ChangeKind kind = w.kind;
+  std::string canonical = w.canonical;
+  if (kind == ChangeKind::kPatch && w.whole_document) {
+    json current = json::object();
+    if (row && row->value) current = json::parse(*row->value, nullptr, /*allow_exceptions=*/false);
+    if (current.is_discarded()) return Status::Internal("stored document value is corrupt");
+    canonical = crdt::ApplyMergePatch(current, *w.patch).dump();
+    kind = ChangeKind::kPut;
   }
   auto hlc = hlc_->Now();
   if (!hlc.ok()) return hlc.status();
@@ -97,12 +119,12 @@ Status Node::LocalDocWrite(WriteTxn& txn, const LocalWrite& w, WriteAck* ack) {
   change.hlc = *hlc;
   change.collection = w.collection;
   change.key = w.key;
-  change.kind = w.kind;
+  change.kind = kind;
   change.ctx = row ? row->ctx : crdt::VersionVector();
   change.lsn = txn.NextLsn();
 
   DocRow next;
-  if (w.kind == ChangeKind::kPatch) {
+  if (kind == ChangeKind::kPatch) {
     auto state = internal::LoadState(row);
     if (!state.ok()) return state.status();
     const conflict::Visible current = conflict::ResolveLww(*state);
@@ -128,14 +150,15 @@ Status Node::LocalDocWrite(WriteTxn& txn, const LocalWrite& w, WriteAck* ack) {
     change.body = internal::PatchBody(mw);
   } else {
     // A local PUT or DELETE has seen every version of the document: it replaces them all.
-    next.value = w.kind == ChangeKind::kPut ? std::optional<std::string>(w.canonical) : std::nullopt;
+    next.value = kind == ChangeKind::kPut ? std::optional<std::string>(canonical) : std::nullopt;
     next.dot = change.dot;
     next.hlc = change.hlc;
     next.ctx = change.ctx;
     next.ctx.Add(change.dot);
     next.lsn = change.lsn;
-    change.body = w.kind == ChangeKind::kPut ? w.canonical : std::string();
+    change.body = kind == ChangeKind::kPut ? canonical : std::string();
   }
+  MERIDIAN_RETURN_IF_ERROR(SupersedeConflicts(txn, w.collection, w.key, row, next, change.dot));
   MERIDIAN_RETURN_IF_ERROR(txn.store().SaveDoc(w.collection, w.key, next));
   MERIDIAN_RETURN_IF_ERROR(txn.store().AppendChange(change));
   txn.MarkApplied(change.dot);

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <filesystem>
 
+#include "conflict/merge.h"
 #include "crdt/utf8.h"
 #include "region/internal/read_pool.h"
 #include "region/replicator.h"
@@ -53,7 +54,14 @@ std::string VersionToken(const crdt::VersionVector& ctx) {
   return out;
 }
 
-Node::Node(NodeOptions options) : options_(std::move(options)) {}
+Node::Node(NodeOptions options) : options_(std::move(options)) {
+  if (options_.registry) {
+    registry_ = options_.registry;
+  } else {
+    builtin_registry_ = std::make_unique<conflict::Registry>();
+    registry_ = builtin_registry_.get();
+  }
+}
 
 Node::~Node() { Close(); }
 
@@ -231,15 +239,23 @@ Result<Document> Node::Get(const std::string& collection, const std::string& key
   MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(collection));
   MERIDIAN_RETURN_IF_ERROR(ValidateKey(key));
   if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
-  const bool crdt = DefinitionOf(collection).policy == Policy::kCrdt;
+  const CollectionDef def = DefinitionOf(collection);
+  const Policy policy = def.policy;
   auto reader = readers_->Acquire();
-  auto row = crdt ? reader->LoadCrdtDoc(collection, key) : reader->LoadDoc(collection, key);
+  auto row = policy == Policy::kCrdt ? reader->LoadCrdtDoc(collection, key) : reader->LoadDoc(collection, key);
   if (!row.ok()) return row.status();
   if (!*row || !(*row)->value) {
     return Status::NotFound("not-found", "no document '" + key + "' in collection '" + collection + "'");
   }
   const DocRow& r = **row;
-  return Document{key, *r.value, VersionToken(r.ctx), r.hlc, r.dot.origin, false};
+  Document doc{key, *r.value, VersionToken(r.ctx), r.hlc, r.dot.origin, false, "", 0};
+  if (policy == Policy::kManual && r.state) {
+    auto siblings = SiblingsJson(*reader, r, def.max_siblings, &doc.siblings_total);
+    if (!siblings.ok()) return siblings.status();
+    doc.siblings = std::move(siblings).value();
+    doc.conflicted = !doc.siblings.empty();
+  }
+  return doc;
 }
 
 Result<DocPage> Node::List(const std::string& collection, const std::string& prefix, const std::string& after,
@@ -260,7 +276,7 @@ Result<DocPage> Node::List(const std::string& collection, const std::string& pre
       page.next = page.docs.back().key;
       break;
     }
-    page.docs.push_back(Document{key, *r.value, VersionToken(r.ctx), r.hlc, r.dot.origin, false});
+    page.docs.push_back(Document{key, *r.value, VersionToken(r.ctx), r.hlc, r.dot.origin, false, ""});
   }
   return page;
 }

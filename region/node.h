@@ -36,6 +36,7 @@
 
 namespace conflict {
 struct DocState;
+class Registry;
 }
 
 namespace region {
@@ -52,6 +53,8 @@ struct NodeOptions {
   int read_connections = 8;
   Clock* clock = nullptr;                // not owned; nullptr: the system clock
   uint64_t max_clock_offset_ms = 500;    // remote stamps further ahead are held back
+  const conflict::Registry* registry = nullptr;  // merge callbacks; nullptr: the built-ins
+  int merge_budget_ms = 100;             // time a merge callback may take
   std::vector<PeerConfig> peers;
   Transport* transport = nullptr;        // not owned; nullptr: no puller threads (the
                                          // caller drives Pull/ApplyRemote itself)
@@ -187,6 +190,10 @@ class Node {
     bool exact_fields = false;              // kPatch: assign the patch's fields as they are
                                             // (null unsets) instead of merging into them
     bool resolution = false;                // kDelete: a tombstone over a tombstone is fine
+    bool whole_document = false;            // kPatch: write the patched document whole
+                                            // (merge and manual collections)
+    bool needs_context = false;             // manual: a document showing siblings is written
+                                            // only with If-Match naming its version
   };
   crdt::Result<WriteAck> RunDocWrite(const WriteRequest& request, ChangeKind kind);
   crdt::Status LocalOps(WriteTxn& txn, const WriteRequest& request, const nlohmann::json* ops,
@@ -199,8 +206,25 @@ class Node {
   crdt::Status ApplyChange(WriteTxn& txn, Change change, ApplyResult* result);
   crdt::Status ApplyDocChange(WriteTxn& txn, Change& change, ApplyResult* result);
   crdt::Status ApplyDefine(WriteTxn& txn, const Change& change);
+  // The row a merge state is stored as under a collection's policy (see policies.cpp).
+  struct PolicyView {
+    DocRow row;
+    std::string callback;
+    bool merged = false;   // the callback's value is shown
+    bool capped = false;   // more siblings than max_siblings
+    crdt::Status failure;  // the callback failed: the LWW view is shown
+  };
+  crdt::Result<PolicyView> ViewFor(WriteTxn& txn, const conflict::DocState& state, int64_t lsn,
+                                   const CollectionDef& def);
   crdt::Status RecordConflict(WriteTxn& txn, const Change& incoming, const std::vector<crdt::Dot>& concurrent,
-                              const conflict::DocState& state);
+                              const conflict::DocState& state, const CollectionDef& def, const PolicyView& view);
+  // A write that leaves a merge/manual document with one version settles its open conflicts.
+  crdt::Status SupersedeConflicts(WriteTxn& txn, const std::string& collection, const std::string& key,
+                                  const std::optional<DocRow>& before, const DocRow& after, const crdt::Dot& by);
+  // The siblings of a document with concurrent versions, as JSON; "" when it has one.
+  // Manual collections: the newest `cap` concurrent versions of a document, canonically, as
+  // JSON (conflict::SiblingsJson), or "" when it has one version; `total` counts them all.
+  crdt::Result<std::string> SiblingsJson(Store& store, const DocRow& row, int cap, int* total) const;
   // Ok when local writes are allowed: not shutting down, clock not ahead of the peers.
   crdt::Status CheckWritable() const;
   // What Pull and Feed share: the changes `have` lacks, waiting up to wait_ms for one.
@@ -210,6 +234,8 @@ class Node {
 
   NodeOptions options_;
   SystemClock system_clock_;
+  std::unique_ptr<conflict::Registry> builtin_registry_;
+  const conflict::Registry* registry_ = nullptr;
   std::unique_ptr<HybridClock> hlc_;
   std::unique_ptr<internal::ReadPool> readers_;
   std::unique_ptr<Writer> writer_;

@@ -191,6 +191,9 @@ Status Store::Prepare() {
        "AND (?5 = '' OR status = ?5) ORDER BY id LIMIT ?6"},
       {&resolve_conflict_, "UPDATE conflicts SET status = ?2, resolution = ?3 WHERE id = ?1"},
       {&count_conflicts_, "SELECT count(*) FROM conflicts"},
+      {&supersede_conflicts_,
+       "UPDATE conflicts SET status = 'resolved', resolution = ?3 "
+       "WHERE collection = ?1 AND key = ?2 AND status = 'needs-attention'"},
       {&load_applied_, "SELECT origin, seq FROM applied ORDER BY origin"},
       {&save_applied_,
        "INSERT INTO applied(origin, seq) VALUES(?1, ?2) "
@@ -443,6 +446,11 @@ Status Store::ResolveConflict(int64_t id, const std::string& status, const std::
 }
 
 Result<int64_t> Store::CountConflicts() { return ScalarInt(count_conflicts_); }
+
+Status Store::SupersedeConflicts(const std::string& collection, const std::string& key,
+                                 const std::string& resolution) {
+  return supersede_conflicts_.Bind(1, collection).Bind(2, key).Bind(3, resolution).Run();
+}
 
 Result<bool> Store::HasDocs(const std::string& collection) {
   has_docs_.Bind(1, collection);

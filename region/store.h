@@ -131,6 +131,9 @@ class Store {
   crdt::Result<std::optional<ConflictRow>> GetConflict(int64_t id);
   crdt::Result<std::vector<ConflictRow>> ListConflicts(const ConflictFilter& filter);
   crdt::Status ResolveConflict(int64_t id, const std::string& status, const std::string& resolution);
+  // Marks the document's conflicts that need attention as resolved.
+  crdt::Status SupersedeConflicts(const std::string& collection, const std::string& key,
+                                  const std::string& resolution);
   crdt::Result<int64_t> CountConflicts();
 
   // collections
@@ -160,7 +163,8 @@ class Store {
   internal::Stmt get_meta_, set_meta_;
   internal::Stmt load_doc_, save_doc_, list_docs_, count_docs_;
   internal::Stmt append_change_, changes_since_, max_lsn_, max_seq_, lsn_of_, change_of_;
-  internal::Stmt insert_conflict_, get_conflict_, list_conflicts_, resolve_conflict_, count_conflicts_;
+  internal::Stmt insert_conflict_, get_conflict_, list_conflicts_, resolve_conflict_, count_conflicts_,
+      supersede_conflicts_;
   internal::Stmt load_applied_, save_applied_;
   internal::Stmt load_collections_, save_collection_, implicit_collections_, digest_rows_;
   internal::Stmt load_crdt_, save_crdt_, list_crdt_, digest_crdt_rows_;

@@ -52,6 +52,9 @@ struct Document {
   crdt::Hlc hlc;
   crdt::RegionId origin;
   bool conflicted = false;
+  std::string siblings;      // manual collections: JSON array of the concurrent versions
+                             // (the newest max_siblings of them)
+  int siblings_total = 0;    // how many concurrent versions there are in all
 };
 
 struct DocPage {

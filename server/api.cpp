@@ -97,7 +97,10 @@ std::optional<std::string> EntityTag(const Request& r, const char* header) {
 std::string DocJson(const region::Document& d) {
   return "{\"key\":" + JsonQuote(d.key) + ",\"value\":" + d.value + ",\"version\":" + JsonQuote(d.version) +
          ",\"hlc\":" + HlcJson(d.hlc) + ",\"origin\":" + JsonQuote(d.origin.str()) +
-         ",\"conflicted\":" + (d.conflicted ? "true" : "false") + "}";
+         ",\"conflicted\":" + (d.conflicted ? "true" : "false") +
+         (d.siblings.empty() ? std::string()
+                             : ",\"siblings\":" + d.siblings + ",\"siblings_total\":" + std::to_string(d.siblings_total)) +
+         "}";
 }
 
 Reply WithVersion(Reply reply, const std::string& version) {

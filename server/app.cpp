@@ -14,15 +14,18 @@
 #include <Poco/Util/Option.h>
 #include <Poco/Util/OptionSet.h>
 
+#include "conflict/merge.h"
 #include "region/http_transport.h"
 #include "region/node.h"
 #include "server/api.h"
 #include "server/log.h"
 #include "server/metrics.h"
+#include "server/plugins.h"
 #include "server/router.h"
 
 namespace server {
 
+using crdt::Status;
 using Poco::Util::Option;
 
 namespace {
@@ -63,6 +66,8 @@ void MeridianApp::defineOptions(Poco::Util::OptionSet& options) {
   add("log-level", "LEVEL", "debug, info (default), warning or error");
   add("max-clock-offset-ms", "MS", "largest clock difference tolerated between regions (default 500)");
   add("debug-clock-offset-ms", "MS", "testing only: run this region's clock MS ahead (or behind, if negative)");
+  add("plugin", "PATH", "a merge-callback plugin (shared library) to load (repeatable)", true);
+  add("merge-budget-ms", "MS", "time a merge callback may take before the last writer wins (default 100)");
 }
 
 void MeridianApp::handleOption(const std::string& name, const std::string& value) {
@@ -122,8 +127,15 @@ int MeridianApp::main(const std::vector<std::string>& args) {
   } else {
     clock = std::make_unique<region::SystemClock>();
   }
+  conflict::Registry registry;
+  if (Status s = LoadPlugins(cfg.plugins, registry); !s.ok()) {
+    std::cerr << "meridian: " << s.message() << "\n";
+    return EXIT_CONFIG;
+  }
   std::unique_ptr<region::HttpTransport> transport;
   region::NodeOptions nopts;
+  nopts.registry = &registry;
+  nopts.merge_budget_ms = cfg.merge_budget_ms;
   nopts.region = cfg.region;
   nopts.data_dir = cfg.data_dir;
   nopts.durability = cfg.durability;

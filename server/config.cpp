@@ -47,6 +47,12 @@ Result<RawSettings> ReadConfigFile(const std::string& path) {
         if (!url.is_string()) return Bad("config", "peer '" + id + "' needs a URL string");
         out["peer"].push_back(id + "=" + url.get<std::string>());
       }
+    } else if (flag == "plugins") {
+      if (!value.is_array()) return Bad("config", "'plugins' must be an array of library paths");
+      for (const auto& path : value) {
+        if (!path.is_string()) return Bad("config", "'plugins' must be an array of library paths");
+        out["plugin"].push_back(path.get<std::string>());
+      }
     } else if (value.is_string()) {
       out[flag].push_back(value.get<std::string>());
     } else if (value.is_number_integer()) {
@@ -119,7 +125,7 @@ Result<ServerConfig> ResolveConfig(const RawSettings& flags) {
   static const char* kKnown[] = {"region",         "listen",         "data-dir",     "peer",
                                  "cluster-secret-file", "durability", "max-batch",    "max-body-bytes",
                                  "http-threads",   "log-level",      "max-clock-offset-ms",
-                                 "debug-clock-offset-ms"};
+                                 "debug-clock-offset-ms", "plugin", "merge-budget-ms"};
   for (const auto& [k, _] : all) {
     if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown)) {
       return Bad(k, "unknown setting");
@@ -173,6 +179,12 @@ Result<ServerConfig> ResolveConfig(const RawSettings& flags) {
     auto n = ParseInt("debug-clock-offset-ms", *v, -86'400'000, 86'400'000);
     if (!n.ok()) return n.status();
     cfg.debug_clock_offset_ms = *n;
+  }
+  if (auto it = all.find("plugin"); it != all.end()) cfg.plugins = it->second;
+  if (auto v = last("merge-budget-ms")) {
+    auto n = ParseInt("merge-budget-ms", *v, 1, 60'000);
+    if (!n.ok()) return n.status();
+    cfg.merge_budget_ms = static_cast<int>(*n);
   }
   if (!cfg.peers.empty() && cfg.cluster_secret_file.empty()) {
     return Bad("cluster-secret-file", "is required when peers are configured (peers sign replication requests)");

@@ -6,7 +6,8 @@
 //   {"region": "us-east", "listen": "127.0.0.1:7001", "data_dir": "data/us-east",
 //    "peers": {"eu-west": "http://127.0.0.1:7002"}, "cluster_secret_file": "secret",
 //    "durability": "full", "max_batch": 1024, "max_body_bytes": 16777216,
-//    "http_threads": 128, "log_level": "info", "max_clock_offset_ms": 500}
+//    "http_threads": 128, "log_level": "info", "max_clock_offset_ms": 500,
+//    "plugins": ["/usr/lib/meridian/cart.so"], "merge_budget_ms": 100}
 #pragma once
 
 #include <cstdint>
@@ -41,6 +42,8 @@ struct ServerConfig {
   LogLevel log_level = LogLevel::kInfo;
   uint64_t max_clock_offset_ms = 500;
   int64_t debug_clock_offset_ms = 0;  // testing only: shifts this process's clock
+  std::vector<std::string> plugins;   // merge-callback libraries to load
+  int merge_budget_ms = 100;
 };
 
 // Raw settings as given: flag name -> values (repeatable flags keep every value).
