@@ -17,7 +17,8 @@ struct KindName {
 };
 constexpr KindName kKinds[] = {{CrdtOp::Kind::kIncr, "incr"},   {CrdtOp::Kind::kAdd, "add"},
                                {CrdtOp::Kind::kRemove, "remove"}, {CrdtOp::Kind::kSet, "set"},
-                               {CrdtOp::Kind::kUnset, "unset"}, {CrdtOp::Kind::kClear, "clear"}};
+                               {CrdtOp::Kind::kUnset, "unset"}, {CrdtOp::Kind::kClear, "clear"},
+                               {CrdtOp::Kind::kText, "text"}};
 
 const char* KindText(CrdtOp::Kind k) {
   for (const auto& kn : kKinds) {
@@ -92,13 +93,14 @@ const char* FieldTypeName(FieldType t) {
     case FieldType::kRegister: return "register";
     case FieldType::kMVRegister: return "mvregister";
     case FieldType::kMap: return "map";
+    case FieldType::kText: return "text";
   }
   return "?";
 }
 
 std::optional<FieldType> ParseFieldType(const std::string& name) {
   for (FieldType t : {FieldType::kCounter, FieldType::kSet, FieldType::kRegister, FieldType::kMVRegister,
-                      FieldType::kMap}) {
+                      FieldType::kMap, FieldType::kText}) {
     if (name == FieldTypeName(t)) return t;
   }
   return std::nullopt;
@@ -116,6 +118,7 @@ json EncodeOp(const CrdtOp& op) {
       break;
     case CrdtOp::Kind::kUnset:
     case CrdtOp::Kind::kClear: out["observed"] = op.observed_state; break;
+    case CrdtOp::Kind::kText: out["text"] = EncodeTextOp(op.text); break;
   }
   return out;
 }
@@ -158,6 +161,13 @@ Result<CrdtOp> DecodeOp(const json& j) {
       if (!j.contains("observed")) return BadOp(name + " needs 'observed'");
       op.observed_state = j["observed"];
       break;
+    case CrdtOp::Kind::kText: {
+      if (!j.contains("text")) return BadOp("text needs 'text'");
+      auto t = DecodeTextOp(j["text"]);
+      if (!t.ok()) return t.status();
+      op.text = std::move(t).value();
+      break;
+    }
   }
   return op;
 }
@@ -195,6 +205,7 @@ void DocCrdt::RemoveObserved(const Path& prefix, const DocCrdt& observed) {
     if (t.counter && seen.counter) t.counter->Remove(*seen.counter);
     if (t.set && seen.set) t.set->RemoveObserved(*seen.set);
     if (t.reg && seen.reg) t.reg->RemoveObserved(*seen.reg);
+    // A text is never removed by what its origin observed: text operations delete it.
     Prune(path);
   }
 }
@@ -230,11 +241,20 @@ Result<bool> DocCrdt::Apply(const CrdtOp& op, const Tag& tag, Hlc hlc) {
       if (!t.reg) t.reg.emplace();
       t.reg->Set(op.value, tag, hlc, op.observed);
       break;
+    case CrdtOp::Kind::kText: {
+      clash = !t.text && (t.kinds() > 0 || other_shape);
+      if (!t.text) t.text.emplace();
+      Status applied = t.text->Apply(op.text);
+      if (!applied.ok()) {
+        if (!had_entry && t.text->size() == 0 && t.kinds() == 1) entries_.erase(op.path);
+        return applied;
+      }
+      break;
+    }
     default:
       break;
   }
   Prune(op.path);
-  (void)had_entry;
   return clash;
 }
 
@@ -244,8 +264,8 @@ Result<CrdtOp> DocCrdt::Resolve(const json& c, const std::map<std::string, Field
     return BadOp("each operation is an object with \"op\" and \"path\"");
   }
   const std::string name = c["op"].get<std::string>();
-  if (name == "insert" || name == "delete") {
-    return Status::InvalidArgument("unsupported-op", "text operations (" + name + ") are not available in this version");
+  if (name == "insert" || name == "delete" || name == "text") {
+    return BadOp("text operation '" + name + "' goes through DocCrdt::Local");
   }
   CrdtOp op;
   bool known = false;
@@ -337,6 +357,8 @@ json DocCrdt::Value(const std::map<std::string, FieldType>& declared) const {
       auto d = declared.find(path[0]);
       v = path.size() == 1 && d != declared.end() && d->second == FieldType::kMVRegister ? t.reg->Values()
                                                                                         : t.reg->LwwValue();
+    } else if (t.text && t.text->size() > 0) {
+      v = t.text->Value();
     } else {
       continue;
     }
@@ -356,6 +378,7 @@ json DocCrdt::EncodeTyped(const Typed& t) {
   if (t.counter) out["counter"] = t.counter->Encode();
   if (t.set) out["set"] = t.set->Encode();
   if (t.reg) out["register"] = t.reg->Encode();
+  if (t.text) out["text"] = t.text->Encode();
   return out;
 }
 
@@ -376,6 +399,10 @@ Result<DocCrdt::Typed> DocCrdt::DecodeTyped(const json& j) {
       auto r = MVRegister::Decode(v);
       if (!r.ok()) return r.status();
       t.reg = std::move(r).value();
+    } else if (k == "text") {
+      auto x = Text::Decode(v);
+      if (!x.ok()) return x.status();
+      t.text = std::move(x).value();
     } else {
       return bad;
     }
@@ -383,12 +410,115 @@ Result<DocCrdt::Typed> DocCrdt::DecodeTyped(const json& j) {
   return t;
 }
 
-json DocCrdt::EncodeUnder(const Path& prefix) const {
+json DocCrdt::EncodeUnder(const Path& prefix, bool with_text) const {
   json list = json::array();
   for (auto it = entries_.lower_bound(prefix); it != entries_.end() && StartsWith(it->first, prefix); ++it) {
-    list.push_back(json::array({it->first, EncodeTyped(it->second)}));
+    if (with_text) {
+      list.push_back(json::array({it->first, EncodeTyped(it->second)}));
+      continue;
+    }
+    Typed t = it->second;
+    t.text.reset();
+    if (!t.empty()) list.push_back(json::array({it->first, EncodeTyped(t)}));
   }
   return {{"entries", std::move(list)}};
+}
+
+const Text* DocCrdt::TextAt(const Path& path) const {
+  auto it = entries_.find(path);
+  return it == entries_.end() || !it->second.text ? nullptr : &*it->second.text;
+}
+
+Result<std::vector<CrdtOp>> DocCrdt::Local(const json* c, const std::map<std::string, FieldType>& declared,
+                                           const RegionId& origin, const Dot& dot, uint32_t* next_index, Hlc hlc) {
+  std::vector<CrdtOp> out;
+  auto apply = [&](CrdtOp op) -> Status {
+    auto r = Apply(op, Tag{dot, (*next_index)++}, hlc);
+    if (!r.ok()) return r.status();
+    out.push_back(std::move(op));
+    return Status::Ok();
+  };
+  // Deletes every visible character of the texts under `prefix` with text operations.
+  auto delete_texts = [&](const Path& prefix) -> Status {
+    std::vector<Path> paths;
+    for (auto it = entries_.lower_bound(prefix); it != entries_.end() && StartsWith(it->first, prefix); ++it) {
+      if (it->second.text && it->second.text->size() > 0) paths.push_back(it->first);
+    }
+    for (const Path& p : paths) {
+      Text& t = *entries_[p].text;
+      auto d = t.Delete(origin, 0, t.size());
+      if (!d.ok()) return d.status();
+      CrdtOp op;
+      op.kind = CrdtOp::Kind::kText;
+      op.path = p;
+      op.text = std::move(d).value();
+      MERIDIAN_RETURN_IF_ERROR(apply(std::move(op)));  // already applied: a no-op
+    }
+    return Status::Ok();
+  };
+  if (!c) {  // a document delete
+    MERIDIAN_RETURN_IF_ERROR(delete_texts({}));
+    CrdtOp clear;
+    clear.kind = CrdtOp::Kind::kClear;
+    clear.observed_state = EncodeUnder({}, /*with_text=*/false);
+    MERIDIAN_RETURN_IF_ERROR(apply(std::move(clear)));
+    return out;
+  }
+  const std::string name = c->is_object() && c->contains("op") && (*c)["op"].is_string() ? (*c)["op"].get<std::string>() : "";
+  if (name != "insert" && name != "delete" && name != "text") {
+    auto op = Resolve(*c, declared, origin);
+    if (!op.ok()) return op.status();
+    if (op->kind == CrdtOp::Kind::kUnset) {
+      MERIDIAN_RETURN_IF_ERROR(delete_texts(op->path));
+      op->observed_state = EncodeUnder(op->path, /*with_text=*/false);
+    }
+    MERIDIAN_RETURN_IF_ERROR(apply(std::move(op).value()));
+    return out;
+  }
+  // Text operations.
+  for (const auto& [k, _] : c->items()) {
+    if (k != "op" && k != "path" && k != "index" && k != "text" && k != "count") {
+      return BadOp("unknown member '" + k + "' in a text operation");
+    }
+  }
+  if (!c->contains("path") || !(*c)["path"].is_string()) return BadOp("operation '" + name + "' needs a string \"path\"");
+  auto path = ParsePointer((*c)["path"].get<std::string>());
+  if (!path.ok()) return path.status();
+  auto mismatch = [&](const std::string& why) {
+    return Status::FailedPrecondition("type-mismatch", "cannot " + name + " " + PathText(*path) + ": " + why);
+  };
+  if (auto d = declared.find((*path)[0]); d != declared.end()) {
+    if (d->second != FieldType::kText && d->second != FieldType::kMap) {
+      return mismatch(std::string("the field is declared ") + FieldTypeName(d->second));
+    }
+    if (d->second == FieldType::kText && path->size() > 1) return mismatch("the field is declared text");
+    if (d->second == FieldType::kMap && path->size() == 1) return mismatch("the field is declared a map");
+  }
+  if (HasBelow(*path)) return mismatch("it holds an object");
+  if (HasAbove(*path)) return mismatch("a parent holds a value that is not an object");
+  if (auto it = entries_.find(*path); it != entries_.end() && !it->second.text) return mismatch("it holds another type");
+
+  CrdtOp op;
+  op.kind = CrdtOp::Kind::kText;
+  op.path = *path;
+  if (name == "text") {
+    if (!c->contains("text")) return BadOp("operation 'text' needs a \"text\" operation");
+    auto t = DecodeTextOp((*c)["text"]);
+    if (!t.ok()) return t.status();
+    const std::string& agent = t->id.origin.str();
+    if (agent.rfind("web-", 0) != 0) {
+      return BadOp("a text operation made by a client names an origin starting with \"web-\", got \"" + agent + "\"");
+    }
+    op.text = std::move(t).value();
+  } else {
+    Typed& here = entries_[*path];
+    if (!here.text) here.text.emplace();
+    auto t = here.text->ApplyClientEdit(origin, *c);
+    if (!t.ok()) return t.status();
+    op.text = std::move(t).value();
+  }
+  MERIDIAN_RETURN_IF_ERROR(apply(std::move(op)));
+  return out;
 }
 
 json DocCrdt::Encode() const { return EncodeUnder({}); }

@@ -67,11 +67,8 @@ Result<CollectionDef> CollectionDef::Parse(const std::string& text) {
     if (!fields->is_object()) return bad("'fields' maps field names to types");
     for (const auto& [name, type] : fields->items()) {
       if (name.empty() || name.size() > 256) return bad("field names are 1-256 bytes");
-      if (type == "text") {
-        return Status::InvalidArgument("unsupported-policy", "field type 'text' is not available in this version");
-      }
       auto t = type.is_string() ? crdt::ParseFieldType(type.get<std::string>()) : std::nullopt;
-      if (!t) return bad("field '" + name + "': type must be counter, set, register, mvregister or map");
+      if (!t) return bad("field '" + name + "': type must be counter, set, register, mvregister, map or text");
       out.fields[name] = *t;
     }
   }

@@ -5,6 +5,7 @@
 #include "crdt/doc_crdt.h"
 #include "crdt/json_text.h"
 #include "region/internal/doc_merge.h"
+#include "region/internal/read_pool.h"
 #include "region/node.h"
 
 namespace region {
@@ -16,10 +17,11 @@ using nlohmann::json;
 
 namespace {
 
-constexpr size_t kMaxOps = 1000;
+constexpr size_t kMaxOps = 10000;
+constexpr size_t kCrdtCacheEntries = 8;
 constexpr int64_t kIdempotencyTtlMs = 24 * 3600 * 1000;
 
-Result<DocCrdt> LoadCrdt(const std::optional<DocRow>& row) {
+Result<DocCrdt> DecodeCrdt(const std::optional<DocRow>& row) {
   if (!row || !row->state) return DocCrdt();
   json j = json::parse(*row->state, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Status::Internal("stored document state is corrupt");
@@ -91,7 +93,7 @@ Result<WriteAck> Node::Ops(const WriteRequest& request, const std::string& idemp
     return Status::InvalidArgument("invalid-op", "the body is {\"ops\": [operation, ...]}");
   }
   if (body["ops"].empty() || body["ops"].size() > kMaxOps) {
-    return Status::InvalidArgument("invalid-op", "a request holds 1 to 1000 operations");
+    return Status::InvalidArgument("invalid-op", "a request holds 1 to 10000 operations");
   }
   MERIDIAN_RETURN_IF_ERROR(CheckWritable());
   WriteAck ack;
@@ -99,6 +101,46 @@ Result<WriteAck> Node::Ops(const WriteRequest& request, const std::string& idemp
       [&](WriteTxn& txn) { return LocalOps(txn, request, &body["ops"], def, idempotency_key, &ack); });
   if (!status.ok()) return status;
   return ack;
+}
+
+Result<DocCrdt> Node::LoadCrdt(const std::string& collection, const std::string& key,
+                               const std::optional<DocRow>& row) {
+  if (row && row->state) {
+    for (auto it = crdt_cache_.begin(); it != crdt_cache_.end(); ++it) {
+      if (it->collection != collection || it->key != key) continue;
+      if (it->lsn == row->lsn && it->state_bytes == row->state->size()) return DocCrdt(*it->doc);
+      crdt_cache_.erase(it);
+      break;
+    }
+  }
+  return DecodeCrdt(row);
+}
+
+void Node::RememberCrdt(const std::string& collection, const std::string& key, const DocRow& row, DocCrdt doc) {
+  for (auto it = crdt_cache_.begin(); it != crdt_cache_.end(); ++it) {
+    if (it->collection == collection && it->key == key) {
+      crdt_cache_.erase(it);
+      break;
+    }
+  }
+  // Small documents decode fast enough; the cache is for the large ones.
+  if (!row.state || row.state->size() < 16 * 1024) return;
+  if (crdt_cache_.size() >= kCrdtCacheEntries) crdt_cache_.erase(crdt_cache_.begin());
+  crdt_cache_.push_back({collection, key, row.lsn, row.state->size(), std::make_shared<DocCrdt>(std::move(doc))});
+}
+
+Result<std::string> Node::CrdtState(const std::string& collection, const std::string& key) {
+  MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(collection));
+  MERIDIAN_RETURN_IF_ERROR(ValidateKey(key));
+  if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
+  if (DefinitionOf(collection).policy != Policy::kCrdt) {
+    return Status::FailedPrecondition("policy-mismatch", "collection '" + collection + "' is not a crdt collection");
+  }
+  auto reader = readers_->Acquire();
+  auto row = reader->LoadCrdtDoc(collection, key);
+  if (!row.ok()) return row.status();
+  if (!*row || !(*row)->state) return std::string();
+  return *(*row)->state;
 }
 
 Status Node::LocalOps(WriteTxn& txn, const WriteRequest& request, const json* ops, const CollectionDef& def,
@@ -123,7 +165,7 @@ Status Node::LocalOps(WriteTxn& txn, const WriteRequest& request, const json* op
   if (!loaded.ok()) return loaded.status();
   const std::optional<DocRow>& row = *loaded;
   MERIDIAN_RETURN_IF_ERROR(internal::CheckIfMatch(request.if_match, row, request.key));
-  auto doc = LoadCrdt(row);
+  auto doc = LoadCrdt(request.collection, request.key, row);
   if (!doc.ok()) return doc.status();
   const bool was_live = row && row->value;
   if (!ops && !was_live) {
@@ -135,24 +177,16 @@ Status Node::LocalOps(WriteTxn& txn, const WriteRequest& request, const json* op
 
   // Resolve every operation against the state the earlier ones left, then log them all.
   json resolved = json::array();
-  if (ops) {
-    for (size_t i = 0; i < ops->size(); ++i) {
-      auto op = doc->Resolve((*ops)[i], def.fields, options_.region);
-      if (!op.ok()) {
-        return Status(op.status().code(), op.status().reason(),
-                      "operation " + std::to_string(i) + ": " + op.status().message());
-      }
-      auto applied = doc->Apply(*op, crdt::Tag{dot, static_cast<uint32_t>(i)}, *hlc);
-      if (!applied.ok()) return applied.status();
-      resolved.push_back(crdt::EncodeOp(*op));
+  uint32_t next_index = 0;
+  const size_t count = ops ? ops->size() : 1;
+  for (size_t i = 0; i < count; ++i) {
+    auto local = doc->Local(ops ? &(*ops)[i] : nullptr, def.fields, options_.region, dot, &next_index, *hlc);
+    if (!local.ok()) {
+      if (!ops) return local.status();
+      return Status(local.status().code(), local.status().reason(),
+                    "operation " + std::to_string(i) + ": " + local.status().message());
     }
-  } else {
-    crdt::CrdtOp clear;
-    clear.kind = crdt::CrdtOp::Kind::kClear;
-    clear.observed_state = doc->Encode();
-    auto applied = doc->Apply(clear, crdt::Tag{dot, 0}, *hlc);
-    if (!applied.ok()) return applied.status();
-    resolved.push_back(crdt::EncodeOp(clear));
+    for (const auto& op : *local) resolved.push_back(crdt::EncodeOp(op));
   }
   txn.NextLocalSeq();
   Change change;
@@ -168,6 +202,7 @@ Status Node::LocalOps(WriteTxn& txn, const WriteRequest& request, const json* op
   ctx.Add(dot);
   const DocRow next = CrdtRow(*doc, def, std::move(ctx), dot, *hlc, change.lsn);
   MERIDIAN_RETURN_IF_ERROR(txn.store().SaveCrdtDoc(request.collection, request.key, next));
+  RememberCrdt(request.collection, request.key, next, std::move(doc).value());
   MERIDIAN_RETURN_IF_ERROR(txn.store().AppendChange(change));
   txn.MarkApplied(dot);
   txn.AddLiveDocs((next.value ? 1 : 0) - (was_live ? 1 : 0));
@@ -212,7 +247,7 @@ Status Node::ApplyOpsChange(WriteTxn& txn, Change& c, ApplyResult* result) {
   auto loaded = txn.store().LoadCrdtDoc(c.collection, c.key);
   if (!loaded.ok()) return loaded.status();
   const std::optional<DocRow>& row = *loaded;
-  auto doc = LoadCrdt(row);
+  auto doc = LoadCrdt(c.collection, c.key, row);
   if (!doc.ok()) return doc.status();
   bool clash = false;
   for (size_t i = 0; i < ops.size(); ++i) {
@@ -230,6 +265,7 @@ Status Node::ApplyOpsChange(WriteTxn& txn, Change& c, ApplyResult* result) {
   const DocRow next = CrdtRow(*doc, DefinitionOf(c.collection), std::move(ctx), newer ? c.dot : row->dot,
                               newer ? c.hlc : row->hlc, c.lsn);
   MERIDIAN_RETURN_IF_ERROR(Storage(txn.store().SaveCrdtDoc(c.collection, c.key, next)));
+  RememberCrdt(c.collection, c.key, next, std::move(doc).value());
   txn.AddLiveDocs((next.value ? 1 : 0) - (was_live ? 1 : 0));
   if (clash) {
     const json outcome = {{"rule", "a path written with two types keeps both states and shows one: "

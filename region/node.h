@@ -39,6 +39,10 @@ struct DocState;
 class Registry;
 }
 
+namespace crdt {
+class DocCrdt;
+}
+
 namespace region {
 namespace internal {
 class ReadPool;
@@ -132,6 +136,9 @@ class Node {
   // nothing; the same key with another request is refused (idempotency-key-reused).
   crdt::Result<WriteAck> Ops(const WriteRequest& request, const std::string& idempotency_key = "");
   crdt::Result<Document> Get(const std::string& collection, const std::string& key);
+  // A crdt-collection document's encoded CRDT state (crdt/doc_crdt.h), "" when it has none;
+  // policy-mismatch for other collections.
+  crdt::Result<std::string> CrdtState(const std::string& collection, const std::string& key);
   // Live documents with key > after and starting with prefix, in key order; limit 1..1000.
   crdt::Result<DocPage> List(const std::string& collection, const std::string& prefix,
                              const std::string& after, int limit);
@@ -251,6 +258,19 @@ class Node {
   // Committed collection definitions, reloaded after commits that change them.
   mutable std::mutex defs_mu_;
   std::shared_ptr<const CollectionDefs> defs_ = std::make_shared<CollectionDefs>();
+  // Decoded states of the crdt documents written last (writer thread only): a large text is
+  // not parsed again on every write. An entry is used only while the stored row still has
+  // the lsn and state size it was saved with.
+  struct CachedCrdt {
+    std::string collection, key;
+    int64_t lsn = -1;
+    size_t state_bytes = 0;
+    std::shared_ptr<crdt::DocCrdt> doc;
+  };
+  std::vector<CachedCrdt> crdt_cache_;
+  crdt::Result<crdt::DocCrdt> LoadCrdt(const std::string& collection, const std::string& key,
+                                       const std::optional<DocRow>& row);
+  void RememberCrdt(const std::string& collection, const std::string& key, const DocRow& row, crdt::DocCrdt doc);
   uint64_t defs_loaded_ = 0;  // TxnState::definitions of the loaded copy
 
   std::unique_ptr<Replicator> replicator_;

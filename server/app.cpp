@@ -20,6 +20,7 @@
 #include "server/api.h"
 #include "server/log.h"
 #include "server/metrics.h"
+#include "server/live.h"
 #include "server/plugins.h"
 #include "server/router.h"
 
@@ -68,6 +69,7 @@ void MeridianApp::defineOptions(Poco::Util::OptionSet& options) {
   add("debug-clock-offset-ms", "MS", "testing only: run this region's clock MS ahead (or behind, if negative)");
   add("plugin", "PATH", "a merge-callback plugin (shared library) to load (repeatable)", true);
   add("merge-budget-ms", "MS", "time a merge callback may take before the last writer wins (default 100)");
+  add("web-root", "DIR", "directory of the demo app served at /ui/ (default: the source tree's web/)");
 }
 
 void MeridianApp::handleOption(const std::string& name, const std::string& value) {
@@ -159,6 +161,8 @@ int MeridianApp::main(const std::vector<std::string>& args) {
   aopts.clock = clock.get();
   Api api(*node, aopts);
   std::vector<Route> routes = api.Routes();
+  Live live(*node, cfg.web_root);
+  for (auto& route : live.Routes()) routes.push_back(std::move(route));
   Metrics metrics(Router::RouteNames(routes));
   api.SetMetrics(&metrics);
 

@@ -125,7 +125,7 @@ Result<ServerConfig> ResolveConfig(const RawSettings& flags) {
   static const char* kKnown[] = {"region",         "listen",         "data-dir",     "peer",
                                  "cluster-secret-file", "durability", "max-batch",    "max-body-bytes",
                                  "http-threads",   "log-level",      "max-clock-offset-ms",
-                                 "debug-clock-offset-ms", "plugin", "merge-budget-ms"};
+                                 "debug-clock-offset-ms", "plugin", "merge-budget-ms", "web-root"};
   for (const auto& [k, _] : all) {
     if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown)) {
       return Bad(k, "unknown setting");
@@ -186,6 +186,7 @@ Result<ServerConfig> ResolveConfig(const RawSettings& flags) {
     if (!n.ok()) return n.status();
     cfg.merge_budget_ms = static_cast<int>(*n);
   }
+  if (auto v = last("web-root")) cfg.web_root = *v;
   if (!cfg.peers.empty() && cfg.cluster_secret_file.empty()) {
     return Bad("cluster-secret-file", "is required when peers are configured (peers sign replication requests)");
   }

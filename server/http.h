@@ -16,6 +16,7 @@
 
 namespace Poco::Net {
 class HTTPServerRequest;
+class HTTPServerResponse;
 }
 
 namespace server {
@@ -63,12 +64,16 @@ class Request {
 };
 
 using Handler = std::function<Reply(Request&)>;
+// A handler that answers on the connection itself (a WebSocket upgrade, a file stream).
+// It returns the HTTP status it sent, for metrics.
+using Takeover = std::function<int(Request&, Poco::Net::HTTPServerRequest&, Poco::Net::HTTPServerResponse&)>;
 
 struct Route {
   std::string method;
   std::string pattern;  // "/v1/collections/{c}/docs/{key}": {x} matches one segment
   std::string name;     // label for metrics, e.g. "doc"
   Handler handler;
+  Takeover takeover = nullptr;  // set: used instead of handler
 };
 
 // JSON string literal for `s` (quoted and escaped).

@@ -64,7 +64,8 @@ Poco::Net::HTTPRequestHandler* Router::createRequestHandler(const Poco::Net::HTT
   return new DispatchHandler(*this);
 }
 
-Reply Router::Handle(Poco::Net::HTTPServerRequest& raw, int* route_index, bool* close) const {
+Reply Router::Handle(Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTPServerResponse& response, int* route_index,
+                     bool* close, int* taken_status) const {
   const std::string& uri = raw.getURI();
   const size_t q = uri.find('?');
   const std::string raw_path = uri.substr(0, q);
@@ -105,6 +106,10 @@ Reply Router::Handle(Poco::Net::HTTPServerRequest& raw, int* route_index, bool* 
         request.params()[c.segments[k].substr(1, c.segments[k].size() - 2)] = segments[k];
       }
     }
+    if (c.route.takeover) {
+      *taken_status = c.route.takeover(request, raw, response);
+      return Reply{};
+    }
     Reply reply = c.route.handler(request);
     *close = request.body_unread();
     return reply;
@@ -124,9 +129,10 @@ void Router::Dispatch(Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTPServerRe
   const auto start = std::chrono::steady_clock::now();
   int route_index = -1;
   bool close = false;
+  int taken_status = 0;
   Reply reply;
   try {
-    reply = Handle(raw, &route_index, &close);
+    reply = Handle(raw, response, &route_index, &close, &taken_status);
   } catch (const std::exception& e) {
     reply = ProblemReply(Status::Internal(std::string("unhandled exception: ") + e.what()));
     close = true;
@@ -135,6 +141,11 @@ void Router::Dispatch(Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTPServerRe
     close = true;
   }
   close = close || reply.close;
+  if (taken_status != 0) {
+    metrics_.Observe(route_index, raw.getMethod(), taken_status,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return;
+  }
   try {
     response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
     response.setContentType(reply.content_type);

@@ -33,7 +33,10 @@ class Router : public Poco::Net::HTTPRequestHandlerFactory {
     Route route;
     std::vector<std::string> segments;  // "{x}" marks a parameter
   };
-  Reply Handle(Poco::Net::HTTPServerRequest& raw, int* route_index, bool* close) const;
+  // Answers the request; when a takeover route answered on the connection itself, returns
+  // its status in *taken_status (and the Reply is unused).
+  Reply Handle(Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTPServerResponse& response, int* route_index,
+               bool* close, int* taken_status) const;
 
   std::vector<Compiled> routes_;
   Metrics& metrics_;

@@ -90,8 +90,8 @@ BOOST_AUTO_TEST_CASE(bad_ops_requests_get_clear_answers) {
              "urn:meridian:problem:invalid-op");
   BOOST_TEST(Json(send(R"({"ops":[{"op":"incr","path":"/likes","by":9223372036854775807}, {"op":"incr","path":"/likes"}]})"))["type"] ==
              "urn:meridian:problem:counter-overflow");
-  BOOST_TEST(Json(send(R"({"ops":[{"op":"insert","path":"/body","index":0,"text":"x"}]})"))["type"] ==
-             "urn:meridian:problem:unsupported-op");
+  BOOST_TEST(Json(send(R"({"ops":[{"op":"insert","path":"/body","index":1,"text":"x"}]})"))["type"] ==
+             "urn:meridian:problem:text-index");
   BOOST_TEST(h.Send("POST", path, R"({"ops":[{"op":"incr","path":"/likes"}]})", "text/plain").status == 415);
   BOOST_TEST(h.Get("/v1/collections/posts/docs/p").status == 404);  // nothing was written
   // Policies are kept apart.

@@ -177,7 +177,7 @@ BOOST_AUTO_TEST_CASE(a_region_refuses_operations_of_another_type_than_the_field_
     BOOST_TEST_CONTEXT(bad.dump()) { BOOST_TEST(!a.doc.Resolve(bad, {}, a.id).ok()); }
   }
   BOOST_TEST(a.doc.Resolve({{"op", "insert"}, {"path", "/body"}, {"index", 0}}, {}, a.id).status().reason() ==
-             "unsupported-op");
+             "invalid-op");  // text edits go through Local
 }
 
 BOOST_AUTO_TEST_CASE(a_type_clash_between_regions_keeps_both_and_shows_one_by_precedence) {
@@ -309,6 +309,98 @@ BOOST_AUTO_TEST_CASE(random_causal_schedules_converge_to_the_oracles) {
   for (uint64_t seed = plan.first; seed < plan.first + plan.count; ++seed) {
     BOOST_TEST_CONTEXT("seed " << seed << " (replay with MERIDIAN_SEED=" << seed << ")") { RunSeed(seed); }
   }
+}
+
+namespace {
+
+// Text edits through DocCrdt::Local, as the region makes them; returns the logged ops.
+std::vector<CrdtOp> LocalText(Replica& r, const json* client) {
+  uint32_t index = 0;
+  const crdt::Dot dot{r.id, ++r.seq};
+  auto ops = r.doc.Local(client, r.declared, r.id, dot, &index, Hlc::FromParts(++r.clock, 0));
+  BOOST_REQUIRE_MESSAGE(ops.ok(), ops.status().ToString());
+  r.seen.Add(dot);
+  return *ops;
+}
+
+void DeliverAll(Replica& r, const std::vector<CrdtOp>& ops, const crdt::Dot& dot) {
+  for (size_t i = 0; i < ops.size(); ++i) {
+    BOOST_REQUIRE(r.doc.Apply(ops[i], Tag{dot, static_cast<uint32_t>(i)}, Hlc::FromParts(++r.clock, 0)).ok());
+  }
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(text_fields_edit_by_index_and_replicate) {
+  Replica a{R("a")}, b{R("b")};
+  a.declared = b.declared = {{"body", FieldType::kText}};
+  const json ins = {{"op", "insert"}, {"path", "/body"}, {"index", 0u}, {"text", "héllo"}};
+  auto x = LocalText(a, &ins);
+  DeliverAll(b, x, {a.id, 1});
+  const json b_ins = {{"op", "insert"}, {"path", "/body"}, {"index", 5u}, {"text", " wörld"}};
+  const json a_del = {{"op", "delete"}, {"path", "/body"}, {"index", 0u}, {"count", 1u}};
+  auto y = LocalText(b, &b_ins);  // concurrent
+  auto z = LocalText(a, &a_del);
+  DeliverAll(a, y, {b.id, 1});
+  DeliverAll(b, z, {a.id, 2});
+  BOOST_TEST(a.doc.Value(a.declared) == json({{"body", "éllo wörld"}}));
+  BOOST_TEST(a.doc.Encode() == b.doc.Encode());
+  // Operations survive their JSON encoding (the change log).
+  for (const auto& op : y) BOOST_TEST((crdt::DecodeOp(crdt::EncodeOp(op))->text == op.text));
+  // A declared text refuses other operations, and others refuse text edits.
+  const json set_body = {{"op", "set"}, {"path", "/body"}, {"value", 1}};
+  uint32_t i = 0;
+  BOOST_TEST(a.doc.Local(&set_body, a.declared, a.id, {a.id, 9}, &i, Hlc()).status().reason() == "type-mismatch");
+  const json set_t = {{"op", "set"}, {"path", "/t"}, {"value", 1}};
+  LocalText(a, &set_t);
+  const json ins_t = {{"op", "insert"}, {"path", "/t"}, {"index", 0u}, {"text", "x"}};
+  BOOST_TEST(a.doc.Local(&ins_t, {}, a.id, {a.id, 9}, &i, Hlc()).status().reason() == "type-mismatch");
+  const json out_of_range = {{"op", "insert"}, {"path", "/body"}, {"index", 99u}, {"text", "x"}};
+  BOOST_TEST(a.doc.Local(&out_of_range, a.declared, a.id, {a.id, 9}, &i, Hlc()).status().reason() == "text-index");
+}
+
+BOOST_AUTO_TEST_CASE(client_made_text_ops_need_a_web_origin_and_their_causal_past) {
+  Replica a{R("a")};
+  crdt::Text browser;
+  const auto web = R("web-abc");
+  auto first = browser.Insert(web, 0, "hi");
+  auto second = browser.Insert(web, 2, "!");
+  const json op1 = {{"op", "text"}, {"path", "/body"}, {"text", crdt::EncodeTextOp(*first)}};
+  const json op2 = {{"op", "text"}, {"path", "/body"}, {"text", crdt::EncodeTextOp(*second)}};
+  uint32_t i = 0;
+  // The second before the first: refused, state unchanged.
+  BOOST_TEST(a.doc.Local(&op2, {}, a.id, {a.id, 1}, &i, Hlc()).status().reason() == "text-causality");
+  BOOST_TEST(a.doc.empty());
+  LocalText(a, &op1);
+  LocalText(a, &op2);
+  LocalText(a, &op1);  // a resend is harmless
+  BOOST_TEST(a.doc.Value({}) == json({{"body", "hi!"}}));
+  auto forged = crdt::Text().Insert(R("us-east"), 0, "x");
+  const json op3 = {{"op", "text"}, {"path", "/body"}, {"text", crdt::EncodeTextOp(*forged)}};
+  BOOST_TEST(a.doc.Local(&op3, {}, a.id, {a.id, 9}, &i, Hlc()).status().reason() == "invalid-op");
+}
+
+BOOST_AUTO_TEST_CASE(deleting_a_document_deletes_its_text_but_a_concurrent_insert_survives) {
+  Replica a{R("a")}, b{R("b")};
+  const json ins = {{"op", "insert"}, {"path", "/body"}, {"index", 0u}, {"text", "abc"}};
+  const json title = {{"op", "set"}, {"path", "/title"}, {"value", "T"}};
+  auto x = LocalText(a, &ins);
+  auto t = LocalText(a, &title);
+  DeliverAll(b, x, {a.id, 1});
+  DeliverAll(b, t, {a.id, 2});
+  auto del = LocalText(a, nullptr);  // the document delete
+  const json more = {{"op", "insert"}, {"path", "/body"}, {"index", 3u}, {"text", "d"}};
+  auto y = LocalText(b, &more);  // concurrent with the delete
+  DeliverAll(b, del, {a.id, 3});
+  BOOST_TEST(b.doc.Value({}) == json({{"body", "d"}}));
+  DeliverAll(a, y, {b.id, 1});
+  BOOST_TEST(a.doc.Value({}) == json({{"body", "d"}}));
+  BOOST_TEST(a.doc.Encode() == b.doc.Encode());
+  // Deleted without anything concurrent: nothing is shown (an empty text is not a value).
+  Replica c{R("c")};
+  LocalText(c, &ins);
+  LocalText(c, nullptr);
+  BOOST_TEST(c.doc.Value({}).empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

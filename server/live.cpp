@@ -1,0 +1,287 @@
+#include "server/live.h"
+
+#include <chrono>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+
+#include <Poco/Buffer.h>
+#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Net/HTTPServerResponse.h>
+#include <Poco/Net/NetException.h>
+#include <Poco/Net/WebSocket.h>
+#include <nlohmann/json.hpp>
+
+#include "crdt/doc_crdt.h"
+#include "crdt/json_text.h"
+#include "server/log.h"
+#include "server/problem.h"
+
+namespace server {
+
+using crdt::Status;
+using nlohmann::json;
+
+namespace {
+
+constexpr int kMaxFrameBytes = 4 * 1024 * 1024;
+constexpr int kFeedWaitMs = 25;
+
+// Who is editing which document at this region.
+class Presence {
+ public:
+  struct Editor {
+    std::string name;
+    int64_t index = -1;
+  };
+  void Set(const std::string& doc, const std::string& agent, Editor e) {
+    std::lock_guard lock(mu_);
+    docs_[doc][agent] = std::move(e);
+    ++version_;
+  }
+  void Remove(const std::string& doc, const std::string& agent) {
+    std::lock_guard lock(mu_);
+    docs_[doc].erase(agent);
+    if (docs_[doc].empty()) docs_.erase(doc);
+    ++version_;
+  }
+  uint64_t version() const {
+    std::lock_guard lock(mu_);
+    return version_;
+  }
+  json Others(const std::string& doc, const std::string& agent, const std::string& region) const {
+    std::lock_guard lock(mu_);
+    json out = json::array();
+    auto it = docs_.find(doc);
+    if (it == docs_.end()) return out;
+    for (const auto& [a, e] : it->second) {
+      if (a != agent) out.push_back({{"agent", a}, {"name", e.name}, {"index", e.index}, {"region", region}});
+    }
+    return out;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, std::map<std::string, Editor>> docs_;
+  uint64_t version_ = 0;
+};
+
+Presence& SharedPresence() {
+  static Presence p;
+  return p;
+}
+
+void SendJson(Poco::Net::WebSocket& ws, const json& message) {
+  const std::string text = message.dump(-1, ' ', false, json::error_handler_t::replace);
+  ws.sendFrame(text.data(), static_cast<int>(text.size()), Poco::Net::WebSocket::FRAME_TEXT);
+}
+
+json ProblemJson(const Status& s) {
+  const Reply r = ProblemReply(s);
+  return json::parse(r.body, nullptr, false);
+}
+
+// The text at `field` of a document's encoded CRDT state: {state, value}.
+crdt::Result<std::pair<json, std::string>> TextOf(const std::string& state_text, const std::string& field) {
+  if (state_text.empty()) return std::make_pair(json(nullptr), std::string());
+  auto parsed = crdt::ParseJson(state_text);
+  if (!parsed.ok()) return parsed.status();
+  auto doc = crdt::DocCrdt::Decode(*parsed);
+  if (!doc.ok()) return doc.status();
+  const crdt::Text* text = doc->TextAt({field});
+  if (!text) return std::make_pair(json(nullptr), std::string());
+  return std::make_pair(text->Encode(), text->Value());
+}
+
+bool ValidField(const std::string& f) {
+  return !f.empty() && f.size() <= 256 && f.find('/') == std::string::npos && f.find('~') == std::string::npos;
+}
+
+bool ValidAgent(const std::string& a) {
+  return a.rfind("web-", 0) == 0 && crdt::RegionId::Parse(a).ok();
+}
+
+void SendReply(Poco::Net::HTTPServerResponse& response, const Reply& reply) {
+  response.setStatusAndReason(static_cast<Poco::Net::HTTPResponse::HTTPStatus>(reply.status));
+  response.setContentType(reply.content_type);
+  for (const auto& [k, v] : reply.headers) response.set(k, v);
+  response.setContentLength64(static_cast<Poco::Int64>(reply.body.size()));
+  response.send() << reply.body;
+}
+
+}  // namespace
+
+std::vector<Route> Live::Routes() {
+  std::vector<Route> routes;
+  Route live{"GET", "/v1/collections/{c}/docs/{key}/live", "doc_live", nullptr};
+  live.takeover = [this](Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTPServerResponse& resp) {
+    return Session(r, raw, resp);
+  };
+  routes.push_back(std::move(live));
+  routes.push_back({"GET", "/ui/", "ui", [this](Request& r) { return File(r, "index.html"); }});
+  routes.push_back({"GET", "/ui", "ui", [](Request&) {
+                      Reply reply;
+                      reply.status = 301;
+                      reply.content_type = "text/plain";
+                      reply.headers.emplace_back("Location", "/ui/");
+                      return reply;
+                    }});
+  routes.push_back({"GET", "/ui/{file}", "ui", [this](Request& r) { return File(r, r.param("file")); }});
+  return routes;
+}
+
+Reply Live::File(Request& r, const std::string& name) {
+  static const std::map<std::string, std::string> kTypes = {
+      {".html", "text/html; charset=utf-8"}, {".js", "text/javascript; charset=utf-8"},
+      {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
+      {".svg", "image/svg+xml"}, {".png", "image/png"}, {".ico", "image/x-icon"}, {".json", "application/json"}};
+  const size_t dot = name.rfind('.');
+  const std::string ext = dot == std::string::npos ? "" : name.substr(dot);
+  auto type = kTypes.find(ext);
+  // One flat directory: no separators, no hidden files, known types only.
+  if (name.empty() || name[0] == '.' || name.find('/') != std::string::npos || name.find('\\') != std::string::npos ||
+      type == kTypes.end()) {
+    return ProblemReply(Status::NotFound("route-not-found", "no file '" + name + "' in the app"));
+  }
+  std::ifstream in(web_root_ + "/" + name, std::ios::binary);
+  if (!in) return ProblemReply(Status::NotFound("route-not-found", "no file '" + name + "' in the app"));
+  std::ostringstream body;
+  body << in.rdbuf();
+  Reply reply;
+  reply.content_type = type->second;
+  reply.body = body.str();
+  reply.headers.emplace_back("Cache-Control", "no-cache");
+  MaybeGzip(r, reply, 4096);
+  return reply;
+}
+
+int Live::Session(Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTPServerResponse& response) {
+  const std::string collection = r.param("c");
+  const std::string key = r.param("key");
+  const std::string field = r.query("field").value_or("body");
+  const std::string agent = r.query("agent").value_or("");
+  auto refuse = [&](const Status& s) {
+    const Reply reply = ProblemReply(s);
+    SendReply(response, reply);
+    return reply.status;
+  };
+  if (!ValidField(field)) return refuse(Status::InvalidArgument("invalid-parameter", "field names a top-level field"));
+  if (!ValidAgent(agent)) {
+    return refuse(Status::InvalidArgument("invalid-parameter",
+                                          "agent is the client's origin: \"web-\" and up to 28 of [a-z0-9-]"));
+  }
+  auto initial = node_.CrdtState(collection, key);  // validates names and the policy
+  if (!initial.ok()) return refuse(initial.status());
+  const auto upgrade = r.header("Upgrade");
+  if (!upgrade || Poco::icompare(*upgrade, "websocket") != 0) {
+    Reply reply;
+    reply.status = 426;
+    reply.content_type = "application/problem+json";
+    reply.body = R"({"type":"urn:meridian:problem:upgrade-required","title":"Upgrade Required","status":426,)"
+                 R"("detail":"this endpoint speaks WebSocket"})";
+    reply.headers.emplace_back("Upgrade", "websocket");
+    SendReply(response, reply);
+    return 426;
+  }
+
+  const std::string doc_id = collection + "/" + key;
+  Presence& presence = SharedPresence();
+  try {
+    Poco::Net::WebSocket ws(raw, response);
+    ws.setMaxPayloadSize(kMaxFrameBytes);
+    // Follow the feed from before the snapshot: nothing falls between the two.
+    std::string cursor = node_.Applied().Encode();
+    SendJson(ws, {{"type", "hello"}, {"region", node_.region().str()}, {"agent", agent}});
+    auto state = node_.CrdtState(collection, key);
+    if (!state.ok()) throw Poco::Exception(state.status().message());
+    auto text = TextOf(*state, field);
+    if (!text.ok()) throw Poco::Exception(text.status().message());
+    SendJson(ws, {{"type", "snapshot"}, {"state", text->first}, {"value", text->second}});
+    Log(LogLevel::kInfo, "live session", {{"doc", doc_id}, {"agent", agent}});
+
+    uint64_t presence_seen = UINT64_MAX;
+    Poco::Buffer<char> buffer(0);
+    const json path = json::array({field});
+    bool open = true;
+    while (open && !node_.closed()) {
+      // The client's frames first.
+      while (open && ws.poll(Poco::Timespan(0, 1000), Poco::Net::Socket::SELECT_READ)) {
+        int flags = 0;
+        buffer.resize(0);
+        const int n = ws.receiveFrame(buffer, flags);
+        const int opcode = flags & Poco::Net::WebSocket::FRAME_OP_BITMASK;
+        if (n <= 0 || opcode == Poco::Net::WebSocket::FRAME_OP_CLOSE) {
+          open = false;
+          break;
+        }
+        if (opcode == Poco::Net::WebSocket::FRAME_OP_PING) {
+          ws.sendFrame(buffer.begin(), n, Poco::Net::WebSocket::FRAME_FLAG_FIN | Poco::Net::WebSocket::FRAME_OP_PONG);
+          continue;
+        }
+        if (opcode != Poco::Net::WebSocket::FRAME_OP_TEXT) continue;
+        const json msg = json::parse(buffer.begin(), buffer.begin() + n, nullptr, false);
+        const std::string type = msg.is_object() ? msg.value("type", "") : "";
+        if (type == "presence") {
+          Presence::Editor e;
+          e.name = msg.value("name", std::string()).substr(0, 64);
+          e.index = msg.contains("index") && msg["index"].is_number_integer() ? msg["index"].get<int64_t>() : -1;
+          presence.Set(doc_id, agent, std::move(e));
+          continue;
+        }
+        const json seq = msg.is_object() && msg.contains("seq") ? msg["seq"] : json(nullptr);
+        if (type != "ops" || !msg.contains("ops") || !msg["ops"].is_array()) {
+          SendJson(ws, {{"type", "error"}, {"seq", seq},
+                        {"problem", ProblemJson(Status::InvalidArgument(
+                                        "invalid-op", R"(messages are {"type":"ops","seq":n,"ops":[...]} or presence)"))}});
+          continue;
+        }
+        json ops = json::array();
+        for (const auto& op : msg["ops"]) ops.push_back({{"op", "text"}, {"path", "/" + field}, {"text", op}});
+        region::WriteRequest write{collection, key, json{{"ops", std::move(ops)}}.dump(), std::nullopt};
+        auto ack = node_.Ops(write);
+        if (ack.ok()) {
+          SendJson(ws, {{"type", "ack"}, {"seq", seq}});
+        } else {
+          SendJson(ws, {{"type", "error"}, {"seq", seq}, {"problem", ProblemJson(ack.status())}});
+        }
+      }
+      if (!open) break;
+      // Then what the region applied since.
+      auto page = node_.Feed(cursor, 1000, kFeedWaitMs);
+      if (!page.ok()) break;  // shutting down
+      cursor = page->next;
+      json out = json::array();
+      for (const auto& c : page->changes) {
+        if (c.kind != region::ChangeKind::kOps || c.collection != collection || c.key != key) continue;
+        const json body = json::parse(c.body, nullptr, false);
+        if (!body.is_object() || !body.contains("ops")) continue;
+        for (const auto& op : body["ops"]) {
+          if (op.value("op", "") == "text" && op.value("path", json()) == path) out.push_back(op["text"]);
+        }
+      }
+      if (!out.empty()) SendJson(ws, {{"type", "ops"}, {"ops", std::move(out)}});
+      if (const uint64_t v = presence.version(); v != presence_seen) {
+        presence_seen = v;
+        SendJson(ws, {{"type", "presence"}, {"editors", presence.Others(doc_id, agent, node_.region().str())}});
+      }
+    }
+    try {
+      ws.shutdown();
+    } catch (const Poco::Exception&) {
+    }
+  } catch (const Poco::Net::WebSocketException& e) {
+    Log(LogLevel::kDebug, "live session refused", {{"error", e.displayText()}});
+    presence.Remove(doc_id, agent);
+    if (!response.sent()) return refuse(Status::InvalidArgument("upgrade-required", e.displayText()));
+    return 400;
+  } catch (const Poco::Exception& e) {
+    Log(LogLevel::kDebug, "live session ended", {{"doc", doc_id}, {"agent", agent}, {"error", e.displayText()}});
+  } catch (const std::exception& e) {
+    Log(LogLevel::kWarning, "live session failed", {{"doc", doc_id}, {"agent", agent}, {"error", e.what()}});
+  }
+  presence.Remove(doc_id, agent);
+  return 101;
+}
+
+}  // namespace server
