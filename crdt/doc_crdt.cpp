@@ -417,8 +417,10 @@ json DocCrdt::EncodeUnder(const Path& prefix, bool with_text) const {
       list.push_back(json::array({it->first, EncodeTyped(it->second)}));
       continue;
     }
-    Typed t = it->second;
-    t.text.reset();
+    Typed t;
+    t.counter = it->second.counter;
+    t.set = it->second.set;
+    t.reg = it->second.reg;
     if (!t.empty()) list.push_back(json::array({it->first, EncodeTyped(t)}));
   }
   return {{"entries", std::move(list)}};
@@ -522,6 +524,32 @@ Result<std::vector<CrdtOp>> DocCrdt::Local(const json* c, const std::map<std::st
 }
 
 json DocCrdt::Encode() const { return EncodeUnder({}); }
+
+std::string DocCrdt::EncodeText() const {
+  std::string out = "{\"entries\":[";
+  bool first = true;
+  for (const auto& [path, typed] : entries_) {
+    if (!first) out += ',';
+    first = false;
+    out += '[';
+    out += json(path).dump();
+    out += ',';
+    Typed rest;
+    rest.counter = typed.counter;
+    rest.set = typed.set;
+    rest.reg = typed.reg;
+    std::string fields = rest.empty() ? std::string() : EncodeTyped(rest).dump();
+    if (typed.text) {
+      // "text" sorts after every other key, as nlohmann's objects order them.
+      fields = fields.empty() ? "{" : fields.substr(0, fields.size() - 1) + ",";
+      fields += "\"text\":" + typed.text->EncodeText() + "}";
+    }
+    out += fields;
+    out += ']';
+  }
+  out += "]}";
+  return out;
+}
 
 Result<DocCrdt> DocCrdt::Decode(const json& j) {
   auto bad = Status::InvalidArgument("invalid-state", "malformed document state");

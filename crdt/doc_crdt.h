@@ -110,6 +110,8 @@ class DocCrdt {
   nlohmann::json Value(const std::map<std::string, FieldType>& declared) const;
 
   nlohmann::json Encode() const;
+  // Encode().dump(), with texts written directly (Text::EncodeText).
+  std::string EncodeText() const;
   static Result<DocCrdt> Decode(const nlohmann::json& j);
   friend bool operator==(const DocCrdt&, const DocCrdt&) = default;
 

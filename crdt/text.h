@@ -150,6 +150,9 @@ class Text {
   uint64_t CollectTombstones(const VersionVector& stable);
 
   nlohmann::json Encode() const;
+  // Encode().dump(), written directly (a long text's snapshot has hundreds of thousands of
+  // numbers: building them as JSON values first costs more than everything else).
+  std::string EncodeText() const;
   // InvalidArgument "invalid-text-state" (or ResourceExhausted) on malformed input.
   static Result<Text> Decode(const nlohmann::json& j);
 
@@ -168,6 +171,13 @@ class Text {
     uint32_t offset = 0;
   };
 
+  struct Parts {
+    std::vector<std::string> origins;
+    std::vector<uint64_t> counters;
+    std::vector<uint64_t> runs;
+    std::string text;
+  };
+  void EncodeParts(Parts* parts) const;
   std::optional<uint32_t> FindAgent(const RegionId& name) const;
   uint32_t InternAgent(const RegionId& name);
   uint64_t Version(std::optional<uint32_t> agent) const;

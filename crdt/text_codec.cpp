@@ -6,6 +6,8 @@
 
 #include "crdt/internal/text_util.h"
 #include "crdt/text.h"
+
+#include <charconv>
 #include "crdt/utf8.h"
 
 namespace crdt {
@@ -127,12 +129,13 @@ Result<std::vector<TextOp>> DecodeTextOps(const json& j) {
   return ops;
 }
 
-json Text::Encode() const {
+void Text::EncodeParts(Parts* parts) const {
   std::vector<uint32_t> by_name(agents_.size());
   std::iota(by_name.begin(), by_name.end(), 0);
   std::sort(by_name.begin(), by_name.end(), [&](uint32_t a, uint32_t b) { return agents_[a].name < agents_[b].name; });
   std::vector<uint64_t> rank(agents_.size());  // 1-based; 0 encodes "none"
-  json origins = json::array(), counters = json::array();
+  std::vector<std::string> origins;
+  std::vector<uint64_t> counters;
   for (size_t k = 0; k < by_name.size(); ++k) {
     rank[by_name[k]] = k + 1;
     origins.push_back(agents_[by_name[k]].name.str());
@@ -166,12 +169,48 @@ json Text::Encode() const {
     have = true;
   }
   if (have) emit(cur);
+  parts->origins = std::move(origins);
+  parts->counters = std::move(counters);
+  parts->runs = std::move(runs);
+  parts->text = std::move(text);
+}
+
+json Text::Encode() const {
+  Parts p;
+  EncodeParts(&p);
   json j = json::object();
-  j["origins"] = std::move(origins);
-  j["counters"] = std::move(counters);
-  j["runs"] = std::move(runs);
-  j["text"] = std::move(text);
+  j["origins"] = std::move(p.origins);
+  j["counters"] = std::move(p.counters);
+  j["runs"] = std::move(p.runs);
+  j["text"] = std::move(p.text);
   return j;
+}
+
+std::string Text::EncodeText() const {
+  Parts p;
+  EncodeParts(&p);
+  std::string out;
+  out.reserve(p.runs.size() * 4 + p.text.size() + 64);
+  char digits[24];
+  const auto numbers = [&](const std::vector<uint64_t>& xs) {
+    out += '[';
+    for (size_t i = 0; i < xs.size(); ++i) {
+      if (i) out += ',';
+      const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, xs[i]);
+      out.append(digits, end);
+    }
+    out += ']';
+  };
+  out += "{\"counters\":";
+  numbers(p.counters);
+  out += ",\"origins\":";
+  out += json(p.origins).dump();
+  out += ",\"runs\":";
+  numbers(p.runs);
+  out += ",\"text\":";
+  out += json(p.text).dump();
+  out += '}';
+  return out;
 }
 
 Result<Text> Text::Decode(const json& j) {

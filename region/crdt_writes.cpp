@@ -38,7 +38,7 @@ DocRow CrdtRow(const DocCrdt& doc, const CollectionDef& def, crdt::VersionVector
                crdt::Hlc hlc, int64_t lsn) {
   DocRow row;
   if (!doc.empty()) {
-    row.state = doc.Encode().dump();
+    row.state = doc.EncodeText();
     json value = doc.Value(def.fields);
     if (!value.empty()) row.value = value.dump();  // nothing visible: deleted (404)
   }
@@ -108,8 +108,11 @@ Result<DocCrdt> Node::LoadCrdt(const std::string& collection, const std::string&
   if (row && row->state) {
     for (auto it = crdt_cache_.begin(); it != crdt_cache_.end(); ++it) {
       if (it->collection != collection || it->key != key) continue;
-      if (it->lsn == row->lsn && it->state_bytes == row->state->size()) return DocCrdt(*it->doc);
+      // Taken out: a failed write must not leave its changes in the cache.
+      std::shared_ptr<DocCrdt> doc = std::move(it->doc);
+      const bool fresh = it->lsn == row->lsn && it->state_bytes == row->state->size();
       crdt_cache_.erase(it);
+      if (fresh) return std::move(*doc);
       break;
     }
   }

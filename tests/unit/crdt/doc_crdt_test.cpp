@@ -380,6 +380,24 @@ BOOST_AUTO_TEST_CASE(client_made_text_ops_need_a_web_origin_and_their_causal_pas
   BOOST_TEST(a.doc.Local(&op3, {}, a.id, {a.id, 9}, &i, Hlc()).status().reason() == "invalid-op");
 }
 
+BOOST_AUTO_TEST_CASE(the_direct_text_encoding_is_the_json_encoding) {
+  Replica a{R("a")};
+  auto same = [&] { BOOST_TEST(a.doc.EncodeText() == a.doc.Encode().dump()); };
+  same();
+  const json ins = {{"op", "insert"}, {"path", "/body"}, {"index", 0u}, {"text", "quote \" and \\ and é\n"}};
+  LocalText(a, &ins);
+  same();
+  const json inc = {{"op", "incr"}, {"path", "/n"}, {"by", 3}};
+  const json add = {{"op", "add"}, {"path", "/m/s"}, {"value", "x"}};
+  const json nested = {{"op", "insert"}, {"path", "/m/t"}, {"index", 0u}, {"text", "deep"}};
+  const json del = {{"op", "delete"}, {"path", "/body"}, {"index", 1u}, {"count", 3u}};
+  for (const json* op : {&inc, &add, &nested, &del}) {
+    LocalText(a, op);
+    same();
+  }
+  BOOST_TEST(crdt::DocCrdt::Decode(json::parse(a.doc.EncodeText()))->Encode() == a.doc.Encode());
+}
+
 BOOST_AUTO_TEST_CASE(deleting_a_document_deletes_its_text_but_a_concurrent_insert_survives) {
   Replica a{R("a")}, b{R("b")};
   const json ins = {{"op", "insert"}, {"path", "/body"}, {"index", 0u}, {"text", "abc"}};
