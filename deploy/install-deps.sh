@@ -10,7 +10,11 @@ packages=(
   curl ca-certificates iproute2
 )
 if [[ "${MERIDIAN_BROWSER_DEPS:-0}" == 1 ]]; then
-  packages+=(chromium nodejs npm)
+  # The browser tests and the Yjs benchmark: Debian's Chromium, and Node.js with npm unless
+  # a Node.js is already installed some other way.
+  packages+=(chromium)
+  if ! command -v node >/dev/null 2>&1; then packages+=(nodejs); fi
+  if ! command -v npm >/dev/null 2>&1; then packages+=(npm); fi
 fi
 
 missing=()

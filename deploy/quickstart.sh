@@ -50,6 +50,9 @@ Meridian is running three regions on loopback, each replicating from the other t
   eu-west   http://127.0.0.1:7002
   ap-south  http://127.0.0.1:7003
 
+The collaborative-document demo: open http://127.0.0.1:7001/ui/ and http://127.0.0.1:7002/ui/
+in two browser windows, pick the same document, and type in both.
+
 Try:
   curl -X PUT -H 'Content-Type: application/json' -d '{"name":"Ada"}' http://127.0.0.1:7001/v1/collections/users/docs/ada
   curl http://127.0.0.1:7002/v1/collections/users/docs/ada

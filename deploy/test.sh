@@ -6,6 +6,7 @@
 # Extra arguments go to ctest. Test logs and artifacts land in test-artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+MERIDIAN_BROWSER_DEPS=1 deploy/install-deps.sh
 dir=$(deploy/build.sh | tail -n 1)
 mkdir -p test-artifacts
 export MERIDIAN_ARTIFACTS="$(pwd)/test-artifacts"
