@@ -1,0 +1,191 @@
+// Collaborative text end to end: every sequential editing trace replayed through the REST
+// API ends with exactly the expected text at both regions and after a restart, and the live
+// WebSocket session carries operations both ways.
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <Poco/Buffer.h>
+#include <Poco/InflatingStream.h>
+#include <Poco/Net/HTTPClientSession.h>
+#include <Poco/Net/HTTPRequest.h>
+#include <Poco/Net/HTTPResponse.h>
+#include <Poco/Net/WebSocket.h>
+#include <Poco/URI.h>
+#include <boost/test/unit_test.hpp>
+
+#include "crdt/text.h"
+#include "tests/integration/cluster.h"
+#include "tests/integration/fixture.h"
+
+using integration::Cluster;
+using integration::Json;
+using nlohmann::json;
+using testsupport::PollUntil;
+
+namespace {
+
+constexpr auto kConverge = std::chrono::seconds(60);
+
+json LoadTrace(const std::string& path) {
+  std::ifstream file(path, std::ios::binary);
+  BOOST_REQUIRE_MESSAGE(file, "cannot open " << path);
+  Poco::InflatingInputStream inflate(file, Poco::InflatingStreamBuf::STREAM_GZIP);
+  std::stringstream raw;
+  raw << inflate.rdbuf();
+  return json::parse(raw.str());
+}
+
+std::string Body(testsupport::HttpClient& h, const std::string& key) {
+  auto r = h.Get("/v1/collections/docs/docs/" + key);
+  if (r.status != 200) return "<" + std::to_string(r.status) + ">";
+  return Json(r)["value"].value("body", "");
+}
+
+void DefineDocs(Cluster& c) {
+  auto r = c.http(0).Put("/v1/collections/docs", R"({"policy":"crdt","fields":{"title":"register","body":"text"}})");
+  BOOST_TEST_REQUIRE(r.status < 300, r.body);
+  BOOST_TEST_REQUIRE(PollUntil([&] { return c.Converged(); }, kConverge));
+}
+
+// A WebSocket client of the live endpoint.
+class LiveClient {
+ public:
+  LiveClient(const std::string& base_url, const std::string& key, const std::string& agent) {
+    const Poco::URI uri(base_url);
+    session_ = std::make_unique<Poco::Net::HTTPClientSession>(uri.getHost(), uri.getPort());
+    Poco::Net::HTTPRequest request(Poco::Net::HTTPRequest::HTTP_GET,
+                                   "/v1/collections/docs/docs/" + key + "/live?field=body&agent=" + agent,
+                                   Poco::Net::HTTPMessage::HTTP_1_1);
+    Poco::Net::HTTPResponse response;
+    ws_ = std::make_unique<Poco::Net::WebSocket>(*session_, request, response);
+    ws_->setReceiveTimeout(Poco::Timespan(10, 0));
+  }
+  json Next() {
+    Poco::Buffer<char> buffer(0);
+    int flags = 0;
+    const int n = ws_->receiveFrame(buffer, flags);
+    BOOST_REQUIRE(n > 0);
+    return json::parse(buffer.begin(), buffer.begin() + n);
+  }
+  // The next message of `type`, skipping others (presence, echoes).
+  json Next(const std::string& type) {
+    for (int i = 0; i < 100; ++i) {
+      json m = Next();
+      if (m["type"] == type) return m;
+    }
+    BOOST_FAIL("no " << type << " message");
+    return {};
+  }
+  void Send(const json& message) {
+    const std::string text = message.dump();
+    ws_->sendFrame(text.data(), static_cast<int>(text.size()));
+  }
+
+ private:
+  std::unique_ptr<Poco::Net::HTTPClientSession> session_;
+  std::unique_ptr<Poco::Net::WebSocket> ws_;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(text)
+
+BOOST_AUTO_TEST_CASE(every_sequential_trace_through_the_api_ends_with_the_expected_text) {
+  const std::string dir = std::string(MERIDIAN_TRACES_DIR) + "/sequential_traces";
+  if (!std::filesystem::exists(dir)) {
+    BOOST_TEST_MESSAGE("no traces at " << dir << ": skipped");
+    return;
+  }
+  Cluster c({"us-east", "eu-west"}, {"--durability=normal"});
+  DefineDocs(c);
+  std::vector<std::pair<std::string, std::string>> expected;  // key, text
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) {
+    if (entry.path().extension() != ".gz") continue;
+    const json trace = LoadTrace(entry.path().string());
+    std::string key = entry.path().stem().stem().string();
+    for (char& ch : key) ch = ch == '_' ? '-' : ch;
+    std::vector<json> edits;
+    for (const json& txn : trace["txns"]) {
+      for (const json& p : txn["patches"]) {
+        const uint64_t pos = p[0], del = p[1];
+        const std::string ins = p[2];
+        if (del > 0) edits.push_back({{"op", "delete"}, {"path", "/body"}, {"index", pos}, {"count", del}});
+        if (!ins.empty()) edits.push_back({{"op", "insert"}, {"path", "/body"}, {"index", pos}, {"text", ins}});
+      }
+    }
+    const auto start = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < edits.size(); i += 5000) {
+      json ops = json::array();
+      for (size_t k = i; k < std::min(edits.size(), i + 5000); ++k) ops.push_back(edits[k]);
+      auto r = c.http(0).Send("POST", "/v1/collections/docs/docs/" + key + "/ops", json{{"ops", ops}}.dump(),
+                              "application/json");
+      BOOST_TEST_REQUIRE(r.status == (i == 0 ? 201 : 200), key << " batch " << i << ": " << r.body.substr(0, 300));
+    }
+    BOOST_TEST_MESSAGE(key << ": " << edits.size() << " edits through the API in "
+                           << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                                    start)
+                                  .count()
+                           << " ms");
+    BOOST_TEST(Body(c.http(0), key) == trace["endContent"].get<std::string>(), key);
+    expected.emplace_back(key, trace["endContent"]);
+  }
+  BOOST_TEST_REQUIRE(expected.size() >= 8u);
+  BOOST_TEST_REQUIRE(PollUntil([&] { return c.Converged(); }, kConverge));
+  for (const auto& [key, text] : expected) BOOST_TEST(Body(c.http(1), key) == text, key << " at eu-west");
+  // The texts load back from their snapshots after a restart.
+  BOOST_TEST(c.proc(1).Terminate() == 0);
+  c.Start(1);
+  for (const auto& [key, text] : expected) BOOST_TEST(Body(c.http(1), key) == text, key << " after restart");
+}
+
+BOOST_AUTO_TEST_CASE(live_sessions_carry_text_operations_both_ways_between_regions) {
+  Cluster c({"us-east", "eu-west"});
+  DefineDocs(c);
+  auto r = c.http(0).Send("POST", "/v1/collections/docs/docs/note/ops",
+                          R"({"ops":[{"op":"insert","path":"/body","index":0,"text":"hello"}]})", "application/json");
+  BOOST_TEST_REQUIRE(r.status == 201, r.body);
+  BOOST_TEST_REQUIRE(PollUntil([&] { return Body(c.http(1), "note") == "hello"; }, kConverge));
+
+  // A browser-like replica attached to eu-west: snapshot, then its own edit.
+  LiveClient live(c.proc(1).url(), "note", "web-test1");
+  BOOST_TEST(live.Next("hello")["region"] == "eu-west");
+  const json snapshot = live.Next("snapshot");
+  BOOST_TEST(snapshot["value"] == "hello");
+  auto replica = crdt::Text::Decode(snapshot["state"]);
+  BOOST_REQUIRE(replica.ok());
+  auto op = replica->Insert(*crdt::RegionId::Parse("web-test1"), 5, ", world");
+  BOOST_REQUIRE(op.ok());
+  live.Send({{"type", "ops"}, {"seq", 1}, {"ops", json::array({crdt::EncodeTextOp(*op)})}});
+  BOOST_TEST(live.Next("ack")["seq"] == 1);
+  BOOST_TEST_REQUIRE(PollUntil([&] { return Body(c.http(0), "note") == "hello, world"; }, kConverge));
+
+  // An edit at us-east reaches the session at eu-west as operations.
+  r = c.http(0).Send("POST", "/v1/collections/docs/docs/note/ops",
+                     R"({"ops":[{"op":"insert","path":"/body","index":0,"text":">> "}]})", "application/json");
+  BOOST_TEST_REQUIRE(r.status == 200, r.body);
+  for (int i = 0; i < 20 && replica->Value() != ">> hello, world"; ++i) {
+    const json m = live.Next("ops");
+    for (const auto& o : m["ops"]) {
+      auto decoded = crdt::DecodeTextOp(o);
+      BOOST_REQUIRE(decoded.ok());
+      BOOST_REQUIRE(replica->Apply(*decoded).ok());  // echoes of its own op are duplicates
+    }
+  }
+  BOOST_TEST(replica->Value() == ">> hello, world");
+
+  // An operation whose causal past is missing is refused, and nothing changes.
+  crdt::Text stranger;
+  auto first = stranger.Insert(*crdt::RegionId::Parse("web-other"), 0, "a");
+  auto second = stranger.Insert(*crdt::RegionId::Parse("web-other"), 1, "b");
+  live.Send({{"type", "ops"}, {"seq", 2}, {"ops", json::array({crdt::EncodeTextOp(*second)})}});
+  const json refused = live.Next("error");
+  BOOST_TEST(refused["seq"] == 2);
+  BOOST_TEST(refused["problem"]["type"] == "urn:meridian:problem:text-causality");
+  BOOST_TEST(Body(c.http(1), "note") == ">> hello, world");
+  // A plain GET on the live endpoint is told to upgrade.
+  BOOST_TEST(c.http(1).Get("/v1/collections/docs/docs/note/live?agent=web-x").status == 426);
+  BOOST_TEST(c.http(1).Get("/v1/collections/docs/docs/note/live?agent=us-east").status == 400);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
