@@ -195,6 +195,7 @@ int MeridianApp::main(const std::vector<std::string>& args) {
   waitForTerminationRequest();
 
   Log(LogLevel::kInfo, "shutting down: finishing in-flight requests");
+  live.Stop();  // live sessions end; the server waits for open requests
   http.stopAll(/*abortCurrent=*/false);
   node->BeginShutdown();
   pool.joinAll();

@@ -204,7 +204,7 @@ int Live::Session(Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTP
     Poco::Buffer<char> buffer(0);
     const json path = json::array({field});
     bool open = true;
-    while (open && !node_.closed()) {
+    while (open && !node_.closed() && !stopping_) {
       // The client's frames first.
       while (open && ws.poll(Poco::Timespan(0, 1000), Poco::Net::Socket::SELECT_READ)) {
         int flags = 0;
@@ -237,7 +237,18 @@ int Live::Session(Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTP
           continue;
         }
         json ops = json::array();
-        for (const auto& op : msg["ops"]) ops.push_back({{"op", "text"}, {"path", "/" + field}, {"text", op}});
+        bool own = true;
+        for (const auto& op : msg["ops"]) {
+          own = own && op.is_object() && op.contains("id") && op["id"].is_array() && !op["id"].empty() &&
+                op["id"][0] == agent;
+          ops.push_back({{"op", "text"}, {"path", "/" + field}, {"text", op}});
+        }
+        if (!own) {
+          SendJson(ws, {{"type", "error"}, {"seq", seq},
+                        {"problem", ProblemJson(Status::InvalidArgument(
+                                        "invalid-op", "a session sends only operations made by its agent " + agent))}});
+          continue;
+        }
         region::WriteRequest write{collection, key, json{{"ops", std::move(ops)}}.dump(), std::nullopt};
         auto ack = node_.Ops(write);
         if (ack.ok()) {

@@ -20,6 +20,7 @@
 // Thread-safety: one session per server thread; presence is shared under a mutex.
 #pragma once
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,8 @@ class Live {
  public:
   Live(region::Node& node, std::string web_root) : node_(node), web_root_(std::move(web_root)) {}
   std::vector<Route> Routes();
+  // Ends every live session (before the HTTP server stops: it waits for open requests).
+  void Stop() { stopping_ = true; }
 
  private:
   int Session(Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTPServerResponse& response);
@@ -39,6 +42,7 @@ class Live {
 
   region::Node& node_;
   std::string web_root_;
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace server

@@ -174,18 +174,25 @@ BOOST_AUTO_TEST_CASE(live_sessions_carry_text_operations_both_ways_between_regio
   }
   BOOST_TEST(replica->Value() == ">> hello, world");
 
-  // An operation whose causal past is missing is refused, and nothing changes.
-  crdt::Text stranger;
-  auto first = stranger.Insert(*crdt::RegionId::Parse("web-other"), 0, "a");
-  auto second = stranger.Insert(*crdt::RegionId::Parse("web-other"), 1, "b");
-  live.Send({{"type", "ops"}, {"seq", 2}, {"ops", json::array({crdt::EncodeTextOp(*second)})}});
+  // An operation whose causal past is missing is refused, and nothing changes; so is an
+  // operation made by another agent than the session's.
+  crdt::TextOp gap;
+  gap.id = {*crdt::RegionId::Parse("web-test1"), 50};
+  gap.text = "z";
+  live.Send({{"type", "ops"}, {"seq", 2}, {"ops", json::array({crdt::EncodeTextOp(gap)})}});
   const json refused = live.Next("error");
   BOOST_TEST(refused["seq"] == 2);
   BOOST_TEST(refused["problem"]["type"] == "urn:meridian:problem:text-causality");
+  crdt::Text stranger;
+  auto foreign = stranger.Insert(*crdt::RegionId::Parse("web-other"), 0, "a");
+  live.Send({{"type", "ops"}, {"seq", 3}, {"ops", json::array({crdt::EncodeTextOp(*foreign)})}});
+  BOOST_TEST(live.Next("error")["problem"]["type"] == "urn:meridian:problem:invalid-op");
   BOOST_TEST(Body(c.http(1), "note") == ">> hello, world");
   // A plain GET on the live endpoint is told to upgrade.
   BOOST_TEST(c.http(1).Get("/v1/collections/docs/docs/note/live?agent=web-x").status == 426);
   BOOST_TEST(c.http(1).Get("/v1/collections/docs/docs/note/live?agent=us-east").status == 400);
+  // SIGTERM with a session open still stops the region promptly and cleanly.
+  BOOST_TEST(c.proc(1).Terminate(std::chrono::seconds(5)) == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
