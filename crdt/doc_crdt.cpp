@@ -339,6 +339,7 @@ Result<CrdtOp> DocCrdt::Resolve(const json& c, const std::map<std::string, Field
       op.observed_state = EncodeUnder(op.path);
       break;
     case CrdtOp::Kind::kClear:
+    case CrdtOp::Kind::kText:  // not a client operation here (see Local)
       break;
   }
   return op;

@@ -174,7 +174,9 @@ void Node::UpdateClockHealth() {
   for (const auto& p : peers) {
     // Only recent measurements count: a peer we cannot reach tells us nothing.
     const bool fresh = p.clock_offset_known && p.last_contact_ms + 60'000 > now;
-    if (fresh && p.clock_offset_ms < -static_cast<int64_t>(options_.max_clock_offset_ms)) ++behind;
+    // Judged on the bound, not the estimate: a slow answer (a large batch, a loaded machine)
+    // makes the peer look behind by however long it took to arrive.
+    if (fresh && p.clock_offset_max_ms < -static_cast<int64_t>(options_.max_clock_offset_ms)) ++behind;
   }
   clock_refusing_ = !peers.empty() && behind * 2 > peers.size();
 }

@@ -57,6 +57,8 @@ struct PeerStatus {
   uint64_t outbound_lag_changes = 0; // changes this region has that the peer had not, at its last pull
   uint64_t last_contact_ms = 0;      // wall clock of the last answer from the peer (0: never)
   int64_t clock_offset_ms = 0;       // peer clock minus this region's clock, estimated
+  int64_t clock_offset_max_ms = 0;   // at most this much: the peer read its clock after we
+                                     // sent the request (a slow answer cannot fake a skew)
   bool clock_offset_known = false;
   std::string last_error;
   uint64_t pulls = 0;

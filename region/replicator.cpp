@@ -79,7 +79,7 @@ const char* StateFor(const crdt::Status& s) {
 }
 }  // namespace
 
-void Replicator::RecordAnswer(Puller& p, const PullResponse& r, uint64_t received) {
+void Replicator::RecordAnswer(Puller& p, const PullResponse& r, uint64_t sent, uint64_t received) {
   const crdt::VersionVector have = hooks_.applied();
   std::lock_guard lock(mu_);
   ++p.status.pulls;
@@ -89,6 +89,7 @@ void Replicator::RecordAnswer(Puller& p, const PullResponse& r, uint64_t receive
   // The peer read its clock when it answered, about half a short exchange before we got
   // the answer; a long-poll's wait is on the peer's side, so `received` is the anchor.
   p.status.clock_offset_ms = static_cast<int64_t>(r.now_ms) - static_cast<int64_t>(received);
+  p.status.clock_offset_max_ms = static_cast<int64_t>(r.now_ms) - static_cast<int64_t>(sent);
   p.status.clock_offset_known = true;
   p.peer_applied = r.applied;
   p.status.lag_changes = LagChanges(r.applied, have);
@@ -128,6 +129,7 @@ void Replicator::Run(Puller& p) {
     }
     if (bulk && !bulk_lock.owns_lock()) bulk_lock.lock();
     const crdt::VersionVector have = inflight.valid() ? expected : hooks_.applied();
+    const uint64_t sent = clock_.NowMs();
     auto response = transport_.Pull(p.peer, have, options_.pull_limit, options_.wait_ms);
     const uint64_t received = clock_.NowMs();
     // An earlier batch that stopped short makes this answer start past a gap: drop it.
@@ -149,7 +151,7 @@ void Replicator::Run(Puller& p) {
     }
     backoff = options_.backoff_min_ms;
     PullResponse& r = *response;
-    RecordAnswer(p, r, received);
+    RecordAnswer(p, r, sent, received);
     bulk = r.more && !earlier_held;
     bool held = earlier_held;
     if (!earlier_held && !r.changes.empty()) {

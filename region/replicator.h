@@ -53,7 +53,7 @@ class Replicator {
  private:
   struct Puller;
   void Run(Puller& p);
-  void RecordAnswer(Puller& p, const PullResponse& r, uint64_t received);
+  void RecordAnswer(Puller& p, const PullResponse& r, uint64_t sent, uint64_t received);
   // Returns whether the batch was held back (or failed).
   bool RecordApply(Puller& p, const crdt::Result<ApplyResult>& applied);
   bool SleepFor(int ms);  // false when stopping

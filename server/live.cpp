@@ -216,7 +216,9 @@ int Live::Session(Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTP
           break;
         }
         if (opcode == Poco::Net::WebSocket::FRAME_OP_PING) {
-          ws.sendFrame(buffer.begin(), n, Poco::Net::WebSocket::FRAME_FLAG_FIN | Poco::Net::WebSocket::FRAME_OP_PONG);
+          ws.sendFrame(buffer.begin(), n,
+                       static_cast<int>(Poco::Net::WebSocket::FRAME_FLAG_FIN) |
+                           static_cast<int>(Poco::Net::WebSocket::FRAME_OP_PONG));
           continue;
         }
         if (opcode != Poco::Net::WebSocket::FRAME_OP_TEXT) continue;
