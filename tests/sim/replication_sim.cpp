@@ -133,7 +133,7 @@ json CrdtOracle(const std::vector<Change>& changes) {
     for (const auto& later : ops) alive = alive && !(&later != &o && covers(later, o));
     if (!alive) continue;
     const std::string kind = o.op["op"];
-    if (kind == "clear" || kind == "unset" || kind == "remove") continue;
+    if (kind == "clear" || kind == "unset" || kind == "remove" || kind == "text") continue;
     const std::string f = o.op["path"][0];
     if (kind == "incr") counters[f] += o.op["by"].get<int64_t>();
     if (kind == "add") sets[f].insert(o.op["value"].dump());
@@ -154,6 +154,34 @@ json CrdtOracle(const std::vector<Change>& changes) {
     out[f] = vs;
   }
   for (const auto& [f, o] : registers) out[f] = o->op["value"];
+  return out;
+}
+
+// The characters of a document's text that no delete removed, sorted: what its value must
+// hold, in some order (every region's order is the same: the digests say so).
+std::string TextOracle(const std::vector<Change>& changes) {
+  std::map<std::pair<std::string, uint64_t>, char> inserted;
+  std::set<std::pair<std::string, uint64_t>> deleted;
+  for (const auto& c : changes) {
+    const json body = json::parse(c.body);
+    for (const auto& o : body["ops"]) {
+      if (o["op"] != "text") continue;
+      const json& t = o["text"];
+      if (t["kind"] == "insert") {
+        const std::string text = t["text"];
+        for (size_t i = 0; i < text.size(); ++i) inserted[{t["id"][0], t["id"][1].get<uint64_t>() + i}] = text[i];
+      } else {
+        for (const auto& span : t["spans"]) {
+          for (uint64_t i = 0; i < span[2].get<uint64_t>(); ++i) deleted.insert({span[0], span[1].get<uint64_t>() + i});
+        }
+      }
+    }
+  }
+  std::string out;
+  for (const auto& [id, ch] : inserted) {
+    if (!deleted.count(id)) out += ch;
+  }
+  std::sort(out.begin(), out.end());
   return out;
 }
 
@@ -228,7 +256,7 @@ class Simulation {
       // Every region defines the collection (the same definition: equal, whoever wins).
       for (auto& r : regions_) {
         auto d = r.node->DefineCollection(
-            "c", R"({"policy":"crdt","fields":{"n":"counter","s":"set","t":"register"}})");
+            "c", R"({"policy":"crdt","fields":{"n":"counter","s":"set","t":"register","x":"text"}})");
         BOOST_REQUIRE_MESSAGE(d.ok(), d.status().ToString());
         ++writes_;
       }
@@ -315,12 +343,21 @@ class Simulation {
       int64_t total = 0;
       for (const auto& [doc, changes] : by_doc) {
         const json expected = CrdtOracle(changes);
+        const std::string text = TextOracle(changes);
         if (expected.contains("n")) total += expected["n"].get<int64_t>();
         for (auto& r : regions_) {
           auto got = r.node->Get(doc.first, doc.second);
           BOOST_TEST_CONTEXT("crdt document " << doc.second << " at " << r.id) {
-            BOOST_TEST_REQUIRE(got.ok() == !expected.empty(), (got.ok() ? got->value : got.status().ToString()) << " vs oracle " << expected.dump());
-            if (got.ok()) BOOST_TEST_REQUIRE(json::parse(got->value) == expected);
+            const bool live = !expected.empty() || !text.empty();
+            BOOST_TEST_REQUIRE(got.ok() == live, (got.ok() ? got->value : got.status().ToString()) << " vs oracle " << expected.dump() << " and text '" << text << "'");
+            if (!got.ok()) continue;
+            json value = json::parse(got->value);
+            std::string shown = value.value("x", "");
+            value.erase("x");
+            BOOST_TEST_REQUIRE(value == expected);
+            std::sort(shown.begin(), shown.end());
+            BOOST_TEST_REQUIRE(shown == text, "text characters differ from the oracle's");
+            if (!text.empty()) ++text_docs_;
           }
         }
       }
@@ -388,10 +425,23 @@ class Simulation {
   void LocalOp() {
     Region& r = regions_[rng_() % regions_.size()];
     region::WriteRequest req{"c", "k" + std::to_string(rng_() % 3), "", std::nullopt};
-    const uint32_t kind = rng_() % 20;
+    const uint32_t kind = rng_() % 24;
     crdt::Result<region::WriteAck> ack = crdt::Status::Internal("unset");
     json op;
-    if (kind < 8) {
+    if (kind >= 20) {
+      // Text edits at this region's current text (ASCII: code points are bytes).
+      auto doc = r.node->Get(req.collection, req.key);
+      const std::string text = doc.ok() ? json::parse(doc->value).value("x", "") : "";
+      const uint64_t index = rng_() % (text.size() + 1);
+      if (kind < 23 || text.empty()) {
+        std::string ins;
+        for (uint32_t n = 1 + rng_() % 3; n > 0; --n) ins += static_cast<char>('a' + rng_() % 26);
+        op = {{"op", "insert"}, {"path", "/x"}, {"index", index}, {"text", ins}};
+      } else {
+        const uint64_t at = std::min<uint64_t>(index, text.size() - 1);
+        op = {{"op", "delete"}, {"path", "/x"}, {"index", at}, {"count", 1 + rng_() % std::min<uint64_t>(3, text.size() - at)}};
+      }
+    } else if (kind < 8) {
       const int by = static_cast<int>(rng_() % 21) - 5;
       op = {{"op", "incr"}, {"path", "/n"}, {"by", by}};
     } else if (kind < 13) {
@@ -506,6 +556,11 @@ class Simulation {
   std::string last_hold_;
 
  public:
+  uint64_t text_docs_ = 0;
+
+ private:
+
+ public:
   std::map<std::string, uint64_t> holds_;
 };
 
@@ -545,7 +600,7 @@ BOOST_AUTO_TEST_CASE(regions_converge_to_the_lww_oracle_under_loss_duplication_r
 BOOST_AUTO_TEST_CASE(crdt_counters_are_exact_and_sets_add_wins_under_the_same_faults) {
   if (!std::getenv("TMPDIR")) setenv("TMPDIR", "/dev/shm", 1);
   const auto plan = testsupport::Seeds("crdt sim", static_cast<uint64_t>(SeedCount() / 2));
-  uint64_t conflicts = 0, exact = 0;
+  uint64_t conflicts = 0, exact = 0, text_docs = 0;
   for (uint64_t seed = plan.first; seed < plan.first + plan.count; ++seed) {
     BOOST_TEST_CONTEXT("seed " << seed << " (replay with MERIDIAN_SEED=" << seed << ")") {
       std::mt19937_64 shape(seed);
@@ -555,9 +610,11 @@ BOOST_AUTO_TEST_CASE(crdt_counters_are_exact_and_sets_add_wins_under_the_same_fa
       sim.Check();
       conflicts += sim.conflicts();
       exact += sim.deletes() ? 0 : 1;
+      text_docs += sim.text_docs_;
     }
   }
-  BOOST_TEST_MESSAGE("crdt seeds checked for an exact counter: " << exact << "; conflicts recorded: " << conflicts);
+  BOOST_TEST_MESSAGE("crdt seeds checked for an exact counter: " << exact << "; conflicts recorded: " << conflicts
+                                                               << "; documents with text checked: " << text_docs);
 }
 
 BOOST_AUTO_TEST_CASE(a_non_commutative_merge_callback_gives_every_region_the_same_value) {
