@@ -1,17 +1,36 @@
 #include "region/writer.h"
 
 #include <algorithm>
-#include <future>
+#include <climits>
+
+#include <linux/futex.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 namespace region {
 
 using crdt::Status;
 
+namespace {
+
+// Process-private futex calls: cheaper than the shared futex std::future uses.
+void FutexWait(std::atomic<uint32_t>& word, uint32_t expected) {
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, nullptr, nullptr, 0);
+}
+
+void FutexWakeAll(std::atomic<uint32_t>& word) {
+  syscall(SYS_futex, reinterpret_cast<uint32_t*>(&word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+
+}  // namespace
+
 struct Writer::Pending {
   Job job;
   bool durable = true;
   Status status;
-  std::promise<void> done;
+  unsigned slot = 0;               // which wake word the caller sleeps on
+  std::atomic<bool> done{false};   // set (release) once status is final
 };
 
 Writer::Writer(std::unique_ptr<Store> store, TxnState initial, WriterOptions options, Finalizer finalizer,
@@ -28,15 +47,24 @@ Writer::Writer(std::unique_ptr<Store> store, TxnState initial, WriterOptions opt
 Writer::~Writer() { Stop(); }
 
 Status Writer::Run(Job job, bool durable) {
-  Pending pending{std::move(job), durable, Status(), {}};
-  auto done = pending.done.get_future();
+  Pending pending;
+  pending.job = std::move(job);
+  pending.durable = durable;
   {
     std::lock_guard lock(mu_);
     if (stopping_) return Status::Unavailable("shutting-down", "the region is shutting down");
+    pending.slot = static_cast<unsigned>(open_batch_ & 1);
     queue_.push_back(&pending);
   }
   cv_.notify_one();
-  done.wait();
+  std::atomic<uint32_t>& word = wake_[pending.slot];
+  while (!pending.done.load(std::memory_order_acquire)) {
+    // Read the word before the flag: a completion after this read changes the word, so
+    // the wait below returns at once instead of missing the wake-up.
+    const uint32_t seen = word.load(std::memory_order_acquire);
+    if (pending.done.load(std::memory_order_acquire)) break;
+    FutexWait(word, seen);
+  }
   return pending.status;
 }
 
@@ -78,6 +106,7 @@ void Writer::Loop() {
         batch.push_back(queue_.front());
         queue_.pop_front();
       }
+      ++open_batch_;  // callers from now on sleep on the other word
     }
     RunBatch(batch);
     batch.clear();
@@ -163,7 +192,16 @@ void Writer::CompleteLoop() {
 
 void Writer::Complete(std::vector<Pending*>& batch, const TxnState* state) {
   if (state) on_commit_(*state);
-  for (Pending* p : batch) p->done.set_value();
+  // A caller may return and free its Pending as soon as its flag is set: read the slots first.
+  bool slots[2] = {false, false};
+  for (const Pending* p : batch) slots[p->slot] = true;
+  for (Pending* p : batch) p->done.store(true, std::memory_order_release);
+  // One system call wakes every caller of the batch instead of one call per caller.
+  for (unsigned s = 0; s < 2; ++s) {
+    if (!slots[s]) continue;
+    wake_[s].fetch_add(1, std::memory_order_release);
+    FutexWakeAll(wake_[s]);
+  }
 }
 
 }  // namespace region

@@ -5,8 +5,11 @@
 // one SQLite transaction, commits once and only then answers all of them: each write is as
 // durable as with one transaction per write, and one fsync serves the whole batch.
 //
-// Waking the callers of a batch costs one system call each, so a second thread does it
-// while the writer starts the next batch.
+// Waking the callers of a batch costs a system call, so a second thread does it while the
+// writer starts the next batch. Callers sleep on one of two futex words, by the parity of
+// the batch that was open when they queued (the next one the writer takes), so that one
+// wake-all call per batch wakes its callers and, nearly always, no caller of the next
+// batch; a caller woken early just sleeps again.
 //
 // Job contract: a job validates before it writes, so a job that returns an error other
 // than a storage error has written nothing; a storage error fails the whole batch, which
@@ -126,6 +129,7 @@ class Writer {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending*> queue_;
+  uint64_t open_batch_ = 0;  // counts batches taken; its parity picks a new caller's wake word
   bool stopping_ = false;
   TxnState committed_;
   WriterStats stats_;
@@ -138,6 +142,7 @@ class Writer {
   std::optional<TxnState> done_state_;  // newest committed state among done_
   bool completer_stopping_ = false;
   std::thread completer_;
+  std::atomic<uint32_t> wake_[2] = {0, 0};  // bumped, then woken, when a batch's callers are done
 };
 
 }  // namespace region
