@@ -44,6 +44,8 @@ BOOST_AUTO_TEST_CASE(bad_settings_name_the_flag) {
       {{{"region", {"a"}}, {"config", {"/nonexistent/file.json"}}}, "--config"},
       {{{"region", {"a"}}, {"peer", {"b=http://x:1"}}}, "--cluster-secret-file"},
       {{{"region", {"a"}}, {"max-clock-offset-ms", {"0"}}}, "--max-clock-offset-ms"},
+      {{{"region", {"a"}}, {"merge-budget-ms", {"0"}}}, "--merge-budget-ms"},
+      {{{"region", {"a"}}, {"merge-budget-ms", {"soon"}}}, "--merge-budget-ms"},
   };
   for (const auto& c : cases) {
     auto cfg = ResolveConfig(c.flags);
@@ -72,6 +74,24 @@ BOOST_AUTO_TEST_CASE(config_file_is_read_and_flags_override_it) {
   {
     std::ofstream f(path);
     f << R"({"region":"eu-west","colour":"blue"})";
+  }
+  BOOST_TEST(!ResolveConfig({{"config", {path}}}).ok());
+  // Plugins: an array in the file, repeatable flags that replace it.
+  {
+    std::ofstream f(path);
+    f << R"({"region":"eu-west","plugins":["/opt/a.so","/opt/b.so"],"merge_budget_ms":250,"web_root":"/srv/ui"})";
+  }
+  cfg = ResolveConfig({{"config", {path}}});
+  BOOST_REQUIRE_MESSAGE(cfg.ok(), cfg.status().ToString());
+  BOOST_TEST((cfg->plugins == std::vector<std::string>{"/opt/a.so", "/opt/b.so"}));
+  BOOST_TEST(cfg->merge_budget_ms == 250);
+  BOOST_TEST(cfg->web_root == "/srv/ui");
+  cfg = ResolveConfig({{"config", {path}}, {"plugin", {"/opt/c.so"}}});
+  BOOST_REQUIRE(cfg.ok());
+  BOOST_TEST((cfg->plugins == std::vector<std::string>{"/opt/c.so"}));
+  {
+    std::ofstream f(path);
+    f << R"({"region":"eu-west","plugins":"/opt/a.so"})";
   }
   BOOST_TEST(!ResolveConfig({{"config", {path}}}).ok());
   std::remove(path.c_str());
