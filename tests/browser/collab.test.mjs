@@ -26,7 +26,8 @@ const BINARY = process.env.MERIDIAN_BINARY ||
     [join(repo, 'build/server/meridian'), '/work/main/build/server/meridian'].find((p) => existsSync(p)) ||
     '/work/main/build/server/meridian';
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
-const ARTIFACTS = join(here, 'artifacts');
+// Screenshots and region logs: $MERIDIAN_ARTIFACTS/browser when the test command sets it.
+const ARTIFACTS = process.env.MERIDIAN_ARTIFACTS ? join(process.env.MERIDIAN_ARTIFACTS, 'browser') : join(here, 'artifacts');
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
