@@ -35,10 +35,10 @@ Result<DocCrdt> DecodeCrdt(const std::optional<DocRow>& row) {
 // on another that still held a concurrent element would make them differ.
 // `dot`/`hlc` name the newest operation applied.
 DocRow CrdtRow(const DocCrdt& doc, const CollectionDef& def, crdt::VersionVector ctx, const crdt::Dot& dot,
-               crdt::Hlc hlc, int64_t lsn) {
+               crdt::Hlc hlc, int64_t lsn, bool with_state = true) {
   DocRow row;
   if (!doc.empty()) {
-    row.state = doc.EncodeText();
+    if (with_state) row.state = doc.EncodeText();
     json value = doc.Value(def.fields);
     if (!value.empty()) row.value = value.dump();  // nothing visible: deleted (404)
   }
@@ -103,23 +103,77 @@ Result<WriteAck> Node::Ops(const WriteRequest& request, const std::string& idemp
   return ack;
 }
 
-Result<DocCrdt> Node::LoadCrdt(const std::string& collection, const std::string& key,
-                               const std::optional<DocRow>& row) {
+namespace {
+
+// Applies a logged ops change to `doc` (as ApplyOpsChange did when it first arrived).
+Status ApplyDelta(DocCrdt& doc, const Change& c) {
+  const json body = json::parse(c.body, nullptr, /*allow_exceptions=*/false);
+  if (!body.is_object() || !body.contains("ops") || !body["ops"].is_array()) {
+    return Status::Internal("logged change " + c.dot.ToString() + " is not an ops change");
+  }
+  uint32_t i = 0;
+  for (const auto& j : body["ops"]) {
+    auto op = crdt::DecodeOp(j);
+    if (!op.ok()) return Status::Internal("logged change " + c.dot.ToString() + ": " + op.status().message());
+    auto applied = doc.Apply(*op, crdt::Tag{c.dot, i++}, c.hlc);
+    if (!applied.ok()) return Status::Internal("logged change " + c.dot.ToString() + ": " + applied.status().message());
+  }
+  return Status::Ok();
+}
+
+// The stored state with the changes applied since.
+Result<DocCrdt> Materialize(Store& store, const std::string& collection, const std::string& key,
+                            const std::optional<DocRow>& row, int* deltas) {
+  auto doc = DecodeCrdt(row);
+  if (!doc.ok() || !row || !row->state) return doc;
+  auto changes = store.CrdtDeltas(collection, key);
+  if (!changes.ok()) return changes.status();
+  for (const Change& c : *changes) MERIDIAN_RETURN_IF_ERROR(ApplyDelta(*doc, c));
+  *deltas = static_cast<int>(changes->size());
+  return doc;
+}
+
+}  // namespace
+
+Result<DocCrdt> Node::LoadCrdt(Store& store, const std::string& collection, const std::string& key,
+                               const std::optional<DocRow>& row, int* deltas) {
+  *deltas = 0;
   if (row && row->state) {
     for (auto it = crdt_cache_.begin(); it != crdt_cache_.end(); ++it) {
       if (it->collection != collection || it->key != key) continue;
       // Taken out: a failed write must not leave its changes in the cache.
       std::shared_ptr<DocCrdt> doc = std::move(it->doc);
       const bool fresh = it->lsn == row->lsn && it->state_bytes == row->state->size();
+      const int cached_deltas = it->deltas;
       crdt_cache_.erase(it);
-      if (fresh) return std::move(*doc);
+      if (fresh) {
+        *deltas = cached_deltas;
+        return std::move(*doc);
+      }
       break;
     }
   }
-  return DecodeCrdt(row);
+  return Materialize(store, collection, key, row, deltas);
 }
 
-void Node::RememberCrdt(const std::string& collection, const std::string& key, const DocRow& row, DocCrdt doc) {
+Status Node::SaveCrdt(WriteTxn& txn, const std::string& collection, const std::string& key,
+                      const std::optional<DocRow>& before, int deltas, DocCrdt doc, DocRow* next) {
+  // A large state is rewritten only every crdt_max_deltas writes; in between, the row and
+  // the change log (crdt_deltas names the changes) say everything.
+  const bool lazy = before && before->state && before->state->size() >= options_.crdt_snapshot_bytes &&
+                    deltas < options_.crdt_max_deltas && !doc.empty();
+  size_t state_bytes = 0;
+  if (lazy) {
+    MERIDIAN_RETURN_IF_ERROR(txn.store().SaveCrdtDocKeepingState(collection, key, *next, next->lsn));
+    state_bytes = before->state->size();
+    ++deltas;
+  } else {
+    if (!doc.empty()) next->state = doc.EncodeText();
+    MERIDIAN_RETURN_IF_ERROR(txn.store().SaveCrdtDoc(collection, key, *next));
+    if (deltas > 0) MERIDIAN_RETURN_IF_ERROR(txn.store().ClearCrdtDeltas(collection, key));
+    state_bytes = next->state ? next->state->size() : 0;
+    deltas = 0;
+  }
   for (auto it = crdt_cache_.begin(); it != crdt_cache_.end(); ++it) {
     if (it->collection == collection && it->key == key) {
       crdt_cache_.erase(it);
@@ -127,9 +181,10 @@ void Node::RememberCrdt(const std::string& collection, const std::string& key, c
     }
   }
   // Small documents decode fast enough; the cache is for the large ones.
-  if (!row.state || row.state->size() < 16 * 1024) return;
+  if (state_bytes < 16 * 1024) return Status::Ok();
   if (crdt_cache_.size() >= kCrdtCacheEntries) crdt_cache_.erase(crdt_cache_.begin());
-  crdt_cache_.push_back({collection, key, row.lsn, row.state->size(), std::make_shared<DocCrdt>(std::move(doc))});
+  crdt_cache_.push_back({collection, key, next->lsn, state_bytes, deltas, std::make_shared<DocCrdt>(std::move(doc))});
+  return Status::Ok();
 }
 
 Result<std::string> Node::CrdtState(const std::string& collection, const std::string& key) {
@@ -143,7 +198,13 @@ Result<std::string> Node::CrdtState(const std::string& collection, const std::st
   auto row = reader->LoadCrdtDoc(collection, key);
   if (!row.ok()) return row.status();
   if (!*row || !(*row)->state) return std::string();
-  return *(*row)->state;
+  auto deltas = reader->CrdtDeltas(collection, key);
+  if (!deltas.ok()) return deltas.status();
+  if (deltas->empty()) return *(*row)->state;
+  int n = 0;
+  auto doc = Materialize(*reader, collection, key, *row, &n);
+  if (!doc.ok()) return doc.status();
+  return doc->EncodeText();
 }
 
 Status Node::LocalOps(WriteTxn& txn, const WriteRequest& request, const json* ops, const CollectionDef& def,
@@ -168,7 +229,8 @@ Status Node::LocalOps(WriteTxn& txn, const WriteRequest& request, const json* op
   if (!loaded.ok()) return loaded.status();
   const std::optional<DocRow>& row = *loaded;
   MERIDIAN_RETURN_IF_ERROR(internal::CheckIfMatch(request.if_match, row, request.key));
-  auto doc = LoadCrdt(request.collection, request.key, row);
+  int deltas = 0;
+  auto doc = LoadCrdt(txn.store(), request.collection, request.key, row, &deltas);
   if (!doc.ok()) return doc.status();
   const bool was_live = row && row->value;
   if (!ops && !was_live) {
@@ -203,9 +265,8 @@ Status Node::LocalOps(WriteTxn& txn, const WriteRequest& request, const json* op
   change.lsn = txn.NextLsn();
   crdt::VersionVector ctx = change.ctx;
   ctx.Add(dot);
-  const DocRow next = CrdtRow(*doc, def, std::move(ctx), dot, *hlc, change.lsn);
-  MERIDIAN_RETURN_IF_ERROR(txn.store().SaveCrdtDoc(request.collection, request.key, next));
-  RememberCrdt(request.collection, request.key, next, std::move(doc).value());
+  DocRow next = CrdtRow(*doc, def, std::move(ctx), dot, *hlc, change.lsn, /*with_state=*/false);
+  MERIDIAN_RETURN_IF_ERROR(SaveCrdt(txn, request.collection, request.key, row, deltas, std::move(doc).value(), &next));
   MERIDIAN_RETURN_IF_ERROR(txn.store().AppendChange(change));
   txn.MarkApplied(dot);
   txn.AddLiveDocs((next.value ? 1 : 0) - (was_live ? 1 : 0));
@@ -250,7 +311,8 @@ Status Node::ApplyOpsChange(WriteTxn& txn, Change& c, ApplyResult* result) {
   auto loaded = txn.store().LoadCrdtDoc(c.collection, c.key);
   if (!loaded.ok()) return loaded.status();
   const std::optional<DocRow>& row = *loaded;
-  auto doc = LoadCrdt(c.collection, c.key, row);
+  int deltas = 0;
+  auto doc = LoadCrdt(txn.store(), c.collection, c.key, row, &deltas);
   if (!doc.ok()) return doc.status();
   bool clash = false;
   for (size_t i = 0; i < ops.size(); ++i) {
@@ -265,10 +327,9 @@ Status Node::ApplyOpsChange(WriteTxn& txn, Change& c, ApplyResult* result) {
   ctx.Add(c.dot);
   // The row reports the newest operation by (hlc, origin), the same everywhere.
   const bool newer = !row || row->hlc < c.hlc || (row->hlc == c.hlc && row->dot.origin < c.dot.origin);
-  const DocRow next = CrdtRow(*doc, DefinitionOf(c.collection), std::move(ctx), newer ? c.dot : row->dot,
-                              newer ? c.hlc : row->hlc, c.lsn);
-  MERIDIAN_RETURN_IF_ERROR(Storage(txn.store().SaveCrdtDoc(c.collection, c.key, next)));
-  RememberCrdt(c.collection, c.key, next, std::move(doc).value());
+  DocRow next = CrdtRow(*doc, DefinitionOf(c.collection), std::move(ctx), newer ? c.dot : row->dot,
+                        newer ? c.hlc : row->hlc, c.lsn, /*with_state=*/false);
+  MERIDIAN_RETURN_IF_ERROR(Storage(SaveCrdt(txn, c.collection, c.key, row, deltas, std::move(doc).value(), &next)));
   txn.AddLiveDocs((next.value ? 1 : 0) - (was_live ? 1 : 0));
   if (clash) {
     const json outcome = {{"rule", "a path written with two types keeps both states and shows one: "

@@ -59,6 +59,8 @@ struct NodeOptions {
   uint64_t max_clock_offset_ms = 500;    // remote stamps further ahead are held back
   const conflict::Registry* registry = nullptr;  // merge callbacks; nullptr: the built-ins
   int merge_budget_ms = 100;             // time a merge callback may take
+  size_t crdt_snapshot_bytes = 256 * 1024;  // crdt documents with a larger state are saved
+  int crdt_max_deltas = 64;                 // whole only every this many writes
   std::vector<PeerConfig> peers;
   Transport* transport = nullptr;        // not owned; nullptr: no puller threads (the
                                          // caller drives Pull/ApplyRemote itself)
@@ -265,12 +267,18 @@ class Node {
     std::string collection, key;
     int64_t lsn = -1;
     size_t state_bytes = 0;
+    int deltas = 0;  // changes applied on top of the stored state
     std::shared_ptr<crdt::DocCrdt> doc;
   };
   std::vector<CachedCrdt> crdt_cache_;
-  crdt::Result<crdt::DocCrdt> LoadCrdt(const std::string& collection, const std::string& key,
-                                       const std::optional<DocRow>& row);
-  void RememberCrdt(const std::string& collection, const std::string& key, const DocRow& row, crdt::DocCrdt doc);
+  // A crdt document's current state: its stored state and the changes applied since
+  // (`deltas` says how many), or the cached copy.
+  crdt::Result<crdt::DocCrdt> LoadCrdt(Store& store, const std::string& collection, const std::string& key,
+                                       const std::optional<DocRow>& row, int* deltas);
+  // Saves a crdt document after a change (at next.lsn): the whole state, or for a large one
+  // only the row and the change as one more delta (at most crdt_max_deltas in a row).
+  crdt::Status SaveCrdt(WriteTxn& txn, const std::string& collection, const std::string& key,
+                        const std::optional<DocRow>& before, int deltas, crdt::DocCrdt doc, DocRow* next);
   uint64_t defs_loaded_ = 0;  // TxnState::definitions of the loaded copy
 
   std::unique_ptr<Replicator> replicator_;

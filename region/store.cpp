@@ -41,6 +41,14 @@ CREATE TABLE IF NOT EXISTS crdt_docs(
   collection TEXT NOT NULL, key TEXT NOT NULL, value TEXT, hlc INTEGER NOT NULL,
   origin TEXT NOT NULL, seq INTEGER NOT NULL, ctx TEXT NOT NULL, state TEXT,
   lsn INTEGER NOT NULL, PRIMARY KEY(collection, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS crdt_states(
+  collection TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY(collection, key)) WITHOUT ROWID;
+INSERT OR IGNORE INTO crdt_states(collection, key, state)
+  SELECT collection, key, state FROM crdt_docs WHERE state IS NOT NULL;
+UPDATE crdt_docs SET state = NULL WHERE state IS NOT NULL;
+CREATE TABLE IF NOT EXISTS crdt_deltas(
+  collection TEXT NOT NULL, key TEXT NOT NULL, lsn INTEGER NOT NULL,
+  PRIMARY KEY(collection, key, lsn)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS idempotency(
   key TEXT PRIMARY KEY, request TEXT NOT NULL, response TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta(k, v) VALUES('schema', 1);
@@ -149,19 +157,36 @@ Status Store::Prepare() {
        "SELECT (SELECT count(*) FROM docs WHERE value IS NOT NULL) + "
        "(SELECT count(*) FROM crdt_docs WHERE value IS NOT NULL)"},
       {&load_crdt_,
-       "SELECT value, hlc, origin, seq, ctx, state, lsn FROM crdt_docs WHERE collection = ?1 AND key = ?2"},
+       "SELECT d.value, d.hlc, d.origin, d.seq, d.ctx, s.state, d.lsn FROM crdt_docs d LEFT JOIN crdt_states s "
+       "ON s.collection = d.collection AND s.key = d.key WHERE d.collection = ?1 AND d.key = ?2"},
+      // A crdt document's state lives in its own table: a write that leaves it as it is
+      // (crdt_deltas) does not rewrite megabytes of it with the row.
+      {&save_crdt_state_,
+       "INSERT INTO crdt_states(collection, key, state) VALUES(?1, ?2, ?3) ON CONFLICT(collection, key) "
+       "DO UPDATE SET state = excluded.state"},
+      {&clear_crdt_state_, "DELETE FROM crdt_states WHERE collection = ?1 AND key = ?2"},
       {&save_crdt_,
        "INSERT INTO crdt_docs(collection, key, value, hlc, origin, seq, ctx, state, lsn) "
-       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(collection, key) DO UPDATE SET "
+       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, NULL, ?9) ON CONFLICT(collection, key) DO UPDATE SET "
        "value = excluded.value, hlc = excluded.hlc, origin = excluded.origin, seq = excluded.seq, "
-       "ctx = excluded.ctx, state = excluded.state, lsn = excluded.lsn"},
+       "ctx = excluded.ctx, lsn = excluded.lsn"},  // ?8, the state, goes to crdt_states
       {&list_crdt_,
-       "SELECT key, value, hlc, origin, seq, ctx, state, lsn FROM crdt_docs WHERE collection = ?1 "
+       "SELECT key, value, hlc, origin, seq, ctx, NULL, lsn FROM crdt_docs WHERE collection = ?1 "
        "AND key > ?2 AND key >= ?3 AND (?4 IS NULL OR key < ?4) AND value IS NOT NULL "
        "ORDER BY key LIMIT ?5"},
+      {&save_crdt_lazy_,
+       "UPDATE crdt_docs SET value = ?3, hlc = ?4, origin = ?5, seq = ?6, ctx = ?7, lsn = ?9 "
+       "WHERE collection = ?1 AND key = ?2"},  // ?8 (the state) is bound and unused
+      {&add_crdt_delta_, "INSERT OR IGNORE INTO crdt_deltas(collection, key, lsn) VALUES(?1, ?2, ?3)"},
+      {&crdt_deltas_,
+       "SELECT c.lsn, c.origin, c.seq, c.hlc, c.collection, c.key, c.kind, c.ctx, c.body FROM crdt_deltas d "
+       "JOIN changes c ON c.lsn = d.lsn WHERE d.collection = ?1 AND d.key = ?2 ORDER BY d.lsn"},
+      {&clear_crdt_deltas_, "DELETE FROM crdt_deltas WHERE collection = ?1 AND key = ?2"},
+      // A crdt document's stored state is a snapshot some changes behind (crdt_deltas): the
+      // causal context and the value stand for it (equal contexts mean equal states).
       {&digest_crdt_rows_,
        "SELECT collection, key, coalesce(value, ''), value IS NULL, hlc, origin, seq, ctx, "
-       "coalesce(state, '') FROM crdt_docs ORDER BY collection, key"},
+       "'' FROM crdt_docs ORDER BY collection, key"},
       {&get_idem_, "SELECT request, response FROM idempotency WHERE key = ?1"},
       {&put_idem_, "INSERT OR REPLACE INTO idempotency(key, request, response, at) VALUES(?1, ?2, ?3, ?4)"},
       {&expire_idem_, "DELETE FROM idempotency WHERE at < ?1"},
@@ -315,7 +340,39 @@ Result<std::optional<DocRow>> Store::LoadCrdtDoc(const std::string& collection, 
 }
 
 Status Store::SaveCrdtDoc(const std::string& collection, const std::string& key, const DocRow& row) {
-  return SaveRow(save_crdt_, collection, key, row);
+  MERIDIAN_RETURN_IF_ERROR(SaveRow(save_crdt_, collection, key, row));
+  if (row.state) return save_crdt_state_.Bind(1, collection).Bind(2, key).Bind(3, *row.state).Run();
+  return clear_crdt_state_.Bind(1, collection).Bind(2, key).Run();
+}
+
+Status Store::SaveCrdtDocKeepingState(const std::string& collection, const std::string& key, const DocRow& row,
+                                      int64_t delta_lsn) {
+  DocRow without = row;
+  without.state.reset();
+  MERIDIAN_RETURN_IF_ERROR(SaveRow(save_crdt_lazy_, collection, key, without));
+  return add_crdt_delta_.Bind(1, collection).Bind(2, key).Bind(3, delta_lsn).Run();
+}
+
+Result<std::vector<Change>> Store::CrdtDeltas(const std::string& collection, const std::string& key) {
+  crdt_deltas_.Bind(1, collection).Bind(2, key);
+  std::vector<Change> out;
+  while (true) {
+    auto row = crdt_deltas_.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    auto c = ReadChange(crdt_deltas_);
+    if (!c.ok()) {
+      crdt_deltas_.Reset();
+      return c.status();
+    }
+    out.push_back(std::move(c).value());
+  }
+  crdt_deltas_.Reset();
+  return out;
+}
+
+Status Store::ClearCrdtDeltas(const std::string& collection, const std::string& key) {
+  return clear_crdt_deltas_.Bind(1, collection).Bind(2, key).Run();
 }
 
 Result<std::vector<std::pair<std::string, DocRow>>> Store::ListCrdtDocs(const std::string& collection,

@@ -103,6 +103,14 @@ class Store {
   // documents of crdt collections (same row shape; `value` NULL when empty)
   crdt::Result<std::optional<DocRow>> LoadCrdtDoc(const std::string& collection, const std::string& key);
   crdt::Status SaveCrdtDoc(const std::string& collection, const std::string& key, const DocRow& row);
+  // A large document's write that leaves its stored state (a snapshot) as it is and records
+  // the change at `delta_lsn` as applied on top of it; the row must exist.
+  crdt::Status SaveCrdtDocKeepingState(const std::string& collection, const std::string& key, const DocRow& row,
+                                       int64_t delta_lsn);
+  // The changes applied on top of the stored state, in apply order.
+  crdt::Result<std::vector<Change>> CrdtDeltas(const std::string& collection, const std::string& key);
+  // After a full state was saved.
+  crdt::Status ClearCrdtDeltas(const std::string& collection, const std::string& key);
   crdt::Result<std::vector<std::pair<std::string, DocRow>>> ListCrdtDocs(
       const std::string& collection, const std::string& prefix, const std::string& after, int limit);
 
@@ -168,6 +176,8 @@ class Store {
   internal::Stmt load_applied_, save_applied_;
   internal::Stmt load_collections_, save_collection_, implicit_collections_, digest_rows_;
   internal::Stmt load_crdt_, save_crdt_, list_crdt_, digest_crdt_rows_;
+  internal::Stmt save_crdt_lazy_, add_crdt_delta_, crdt_deltas_, clear_crdt_deltas_, save_crdt_state_,
+      clear_crdt_state_;
   internal::Stmt get_idem_, put_idem_, expire_idem_, has_docs_;
 };
 
