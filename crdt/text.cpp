@@ -321,7 +321,8 @@ Result<TextOp> Text::Insert(const RegionId& origin, uint64_t index, std::string_
                   "insert at " + std::to_string(index) + " in a text of " + std::to_string(size()));
   }
   MERIDIAN_RETURN_IF_ERROR(CheckBudget(length));
-  const uint32_t counter = static_cast<uint32_t>(Version(FindAgent(origin)) + 1);
+  const uint32_t agent = InternAgent(origin);  // nothing below fails
+  const uint32_t counter = static_cast<uint32_t>(agents_[agent].index.size() + 1);
   CharRef left, right;
   Place after;
   if (index == 0) {
@@ -343,7 +344,7 @@ Result<TextOp> Text::Insert(const RegionId& origin, uint64_t index, std::string_
   if (!right.none()) op.right = ToId(right);
   op.text = std::string(utf8);
   // No concurrent character can sit between left and right here: place it directly.
-  PlaceAfter(after, InternAgent(origin), counter, left, right, utf8, static_cast<uint32_t>(length));
+  PlaceAfter(after, agent, counter, left, right, utf8, static_cast<uint32_t>(length));
   return op;
 }
 
