@@ -107,7 +107,8 @@ class Store {
   // the change at `delta_lsn` as applied on top of it; the row must exist.
   crdt::Status SaveCrdtDocKeepingState(const std::string& collection, const std::string& key, const DocRow& row,
                                        int64_t delta_lsn);
-  // The changes applied on top of the stored state, in apply order.
+  // The changes applied on top of the stored state, in apply order (read from the change
+  // log: compacting the log must keep the changes named here, or save the states first).
   crdt::Result<std::vector<Change>> CrdtDeltas(const std::string& collection, const std::string& key);
   // After a full state was saved.
   crdt::Status ClearCrdtDeltas(const std::string& collection, const std::string& key);
