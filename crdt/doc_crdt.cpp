@@ -411,6 +411,14 @@ Result<DocCrdt::Typed> DocCrdt::DecodeTyped(const json& j) {
   return t;
 }
 
+DocCrdt::Typed DocCrdt::WithoutText(const Typed& t) {
+  Typed out;  // not a copy and reset: a text can be megabytes
+  out.counter = t.counter;
+  out.set = t.set;
+  out.reg = t.reg;
+  return out;
+}
+
 json DocCrdt::EncodeUnder(const Path& prefix, bool with_text) const {
   json list = json::array();
   for (auto it = entries_.lower_bound(prefix); it != entries_.end() && StartsWith(it->first, prefix); ++it) {
@@ -418,10 +426,7 @@ json DocCrdt::EncodeUnder(const Path& prefix, bool with_text) const {
       list.push_back(json::array({it->first, EncodeTyped(it->second)}));
       continue;
     }
-    Typed t;
-    t.counter = it->second.counter;
-    t.set = it->second.set;
-    t.reg = it->second.reg;
+    const Typed t = WithoutText(it->second);
     if (!t.empty()) list.push_back(json::array({it->first, EncodeTyped(t)}));
   }
   return {{"entries", std::move(list)}};
@@ -535,10 +540,7 @@ std::string DocCrdt::EncodeText() const {
     out += '[';
     out += json(path).dump();
     out += ',';
-    Typed rest;
-    rest.counter = typed.counter;
-    rest.set = typed.set;
-    rest.reg = typed.reg;
+    const Typed rest = WithoutText(typed);
     std::string fields = rest.empty() ? std::string() : EncodeTyped(rest).dump();
     if (typed.text) {
       // "text" sorts after every other key, as nlohmann's objects order them.

@@ -139,6 +139,7 @@ class DocCrdt {
   bool HasBelow(const Path& path) const;
   bool HasAbove(const Path& path) const;
   static Result<Typed> DecodeTyped(const nlohmann::json& j);
+  static Typed WithoutText(const Typed& t);
   static nlohmann::json EncodeTyped(const Typed& t);
 
   std::map<Path, Typed> entries_;

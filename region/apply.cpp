@@ -178,14 +178,6 @@ Status Node::ApplyChange(WriteTxn& txn, Change c, ApplyResult* result) {
   return Status::Ok();
 }
 
-namespace {
-// Storage failures after the first write must fail the whole batch.
-Status Storage(Status s) {
-  if (s.ok() || s.reason() == "storage") return s;
-  return Status(crdt::Code::kInternal, "storage", s.message());
-}
-}  // namespace
-
 Status Node::ApplyDocChange(WriteTxn& txn, Change& c, ApplyResult* result) {
   auto loaded = txn.store().LoadDoc(c.collection, c.key);
   if (!loaded.ok()) return loaded.status();
@@ -218,15 +210,15 @@ Status Node::ApplyDocChange(WriteTxn& txn, Change& c, ApplyResult* result) {
     c.lsn = txn.NextLsn();
     const CollectionDef def = DefinitionOf(c.collection);
     auto view = ViewFor(txn, *state, c.lsn, def);
-    if (!view.ok()) return Storage(view.status());
+    if (!view.ok()) return StorageFailure(view.status());
     if (!concurrent.empty()) {
-      MERIDIAN_RETURN_IF_ERROR(Storage(RecordConflict(txn, c, concurrent, *state, def, *view)));
+      MERIDIAN_RETURN_IF_ERROR(StorageFailure(RecordConflict(txn, c, concurrent, *state, def, *view)));
       ++result->conflicts;
     }
     next = std::move(view->row);
   }
-  MERIDIAN_RETURN_IF_ERROR(Storage(SupersedeConflicts(txn, c.collection, c.key, row, next, c.dot)));
-  MERIDIAN_RETURN_IF_ERROR(Storage(txn.store().SaveDoc(c.collection, c.key, next)));
+  MERIDIAN_RETURN_IF_ERROR(StorageFailure(SupersedeConflicts(txn, c.collection, c.key, row, next, c.dot)));
+  MERIDIAN_RETURN_IF_ERROR(StorageFailure(txn.store().SaveDoc(c.collection, c.key, next)));
   txn.AddLiveDocs((next.value ? 1 : 0) - (was_live ? 1 : 0));
   return Status::Ok();
 }
@@ -241,7 +233,7 @@ Status Node::ApplyDefine(WriteTxn& txn, const Change& c) {
     if (!dominates && !later) return Status::Ok();  // the current definition wins
   }
   txn.MarkDefinitionsChanged();
-  return Storage(txn.store().SaveCollection({c.collection, c.body, c.dot, c.hlc}, c.lsn));
+  return StorageFailure(txn.store().SaveCollection({c.collection, c.body, c.dot, c.hlc}, c.lsn));
 }
 
 }  // namespace region

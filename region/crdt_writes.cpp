@@ -198,19 +198,19 @@ Result<std::string> Node::CrdtState(const std::string& collection, const std::st
   auto row = reader->LoadCrdtDoc(collection, key);
   if (!row.ok()) return row.status();
   if (!*row || !(*row)->state) return std::string();
-  auto deltas = reader->CrdtDeltas(collection, key);
-  if (!deltas.ok()) return deltas.status();
-  if (deltas->empty()) return *(*row)->state;
-  int n = 0;
-  auto doc = Materialize(*reader, collection, key, *row, &n);
+  int deltas = 0;
+  auto doc = Materialize(*reader, collection, key, *row, &deltas);
   if (!doc.ok()) return doc.status();
-  return doc->EncodeText();
+  return deltas == 0 ? *(*row)->state : doc->EncodeText();
 }
 
 Status Node::LocalOps(WriteTxn& txn, const WriteRequest& request, const json* ops, const CollectionDef& def,
                       const std::string& idempotency_key, WriteAck* ack) {
   // A retried request returns its first answer; nothing else happens.
-  const std::string fingerprint = request.collection + "\n" + request.key + "\n" + (ops ? ops->dump() : "delete");
+  // Only requests with a key are remembered: dumping up to 10,000 ops for nothing is not free.
+  const std::string fingerprint =
+      idempotency_key.empty() ? std::string()
+                              : request.collection + "\n" + request.key + "\n" + (ops ? ops->dump() : "delete");
   if (!idempotency_key.empty()) {
     auto seen = txn.store().GetIdempotent(idempotency_key);
     if (!seen.ok()) return seen.status();
@@ -286,13 +286,6 @@ Status Node::LocalOps(WriteTxn& txn, const WriteRequest& request, const json* op
   return Status::Ok();
 }
 
-namespace {
-Status Storage(Status s) {
-  if (s.ok() || s.reason() == "storage") return s;
-  return Status(crdt::Code::kInternal, "storage", s.message());
-}
-}  // namespace
-
 Status Node::ApplyOpsChange(WriteTxn& txn, Change& c, ApplyResult* result) {
   auto bad = [&](const std::string& why) {
     return Status::InvalidArgument("invalid-change", "change " + c.dot.ToString() + ": " + why);
@@ -329,7 +322,7 @@ Status Node::ApplyOpsChange(WriteTxn& txn, Change& c, ApplyResult* result) {
   const bool newer = !row || row->hlc < c.hlc || (row->hlc == c.hlc && row->dot.origin < c.dot.origin);
   DocRow next = CrdtRow(*doc, DefinitionOf(c.collection), std::move(ctx), newer ? c.dot : row->dot,
                         newer ? c.hlc : row->hlc, c.lsn, /*with_state=*/false);
-  MERIDIAN_RETURN_IF_ERROR(Storage(SaveCrdt(txn, c.collection, c.key, row, deltas, std::move(doc).value(), &next)));
+  MERIDIAN_RETURN_IF_ERROR(StorageFailure(SaveCrdt(txn, c.collection, c.key, row, deltas, std::move(doc).value(), &next)));
   txn.AddLiveDocs((next.value ? 1 : 0) - (was_live ? 1 : 0));
   if (clash) {
     const json outcome = {{"rule", "a path written with two types keeps both states and shows one: "
@@ -349,7 +342,7 @@ Status Node::ApplyOpsChange(WriteTxn& txn, Change& c, ApplyResult* result) {
     conflict.outcome = outcome.dump();
     conflict.status = "auto";
     auto id = txn.store().InsertConflict(conflict);
-    if (!id.ok()) return Storage(id.status());
+    if (!id.ok()) return StorageFailure(id.status());
     txn.AddConflict();
     ++result->conflicts;
   }

@@ -39,6 +39,24 @@ json VersionJson(const Change& c) {
           {"hlc", HlcJson(c.hlc)},       {"origin", c.dot.origin.str()}, {"context", VectorJson(c.ctx)}};
 }
 
+// The concurrent versions of a document with their writers' contexts (from the change
+// log), canonically ordered, the newest `cap` of them; `capped` says whether any were left out.
+Result<std::vector<conflict::Sibling>> NewestSiblings(Store& store, const conflict::DocState& state, int cap,
+                                                      bool* capped) {
+  std::vector<conflict::Sibling> siblings;
+  for (const auto& v : state.base) {
+    conflict::Sibling s{v.dot, v.hlc, {}, v.value};
+    auto change = store.ChangeOf(v.dot);
+    if (!change.ok()) return change.status();
+    if (*change) s.context = (*change)->ctx;
+    siblings.push_back(std::move(s));
+  }
+  conflict::SortCanonical(siblings);
+  *capped = static_cast<int>(siblings.size()) > cap;
+  if (*capped) siblings.erase(siblings.begin(), siblings.end() - cap);
+  return siblings;
+}
+
 }  // namespace
 
 Result<Node::PolicyView> Node::ViewFor(WriteTxn& txn, const conflict::DocState& state, int64_t lsn,
@@ -49,26 +67,15 @@ Result<Node::PolicyView> Node::ViewFor(WriteTxn& txn, const conflict::DocState& 
   if (def.policy != Policy::kMerge || state.base.size() < 2) return view;
 
   // Every concurrent whole-document version, newest `max_siblings` of them, canonically.
-  std::vector<conflict::Sibling> siblings;
-  for (const auto& v : state.base) {
-    conflict::Sibling s{v.dot, v.hlc, {}, v.value};
-    auto change = txn.store().ChangeOf(v.dot);
-    if (!change.ok()) return change.status();
-    if (*change) s.context = (*change)->ctx;
-    siblings.push_back(std::move(s));
-  }
-  conflict::SortCanonical(siblings);
-  if (static_cast<int>(siblings.size()) > def.max_siblings) {
-    siblings.erase(siblings.begin(), siblings.end() - def.max_siblings);
-    view.capped = true;
-  }
+  auto siblings = NewestSiblings(txn.store(), state, def.max_siblings, &view.capped);
+  if (!siblings.ok()) return siblings.status();
   view.callback = def.merge;
   auto callback = registry_->Find(def.merge);
   if (!callback.ok()) {
     view.failure = callback.status();
     return view;
   }
-  auto merged = internal::RunWithBudget(*callback, siblings, std::chrono::milliseconds(options_.merge_budget_ms));
+  auto merged = internal::RunWithBudget(*callback, *siblings, std::chrono::milliseconds(options_.merge_budget_ms));
   if (!merged.ok()) {
     view.failure = merged.status();
     return view;
@@ -150,17 +157,10 @@ Result<std::string> Node::SiblingsJson(Store& store, const DocRow& row, int cap,
   if (!state.ok()) return state.status();
   if (state->base.size() < 2) return std::string();
   *total = static_cast<int>(state->base.size());
-  std::vector<conflict::Sibling> siblings;
-  for (const auto& v : state->base) {
-    conflict::Sibling s{v.dot, v.hlc, {}, v.value};
-    auto change = store.ChangeOf(v.dot);
-    if (!change.ok()) return change.status();
-    if (*change) s.context = (*change)->ctx;
-    siblings.push_back(std::move(s));
-  }
-  conflict::SortCanonical(siblings);
-  if (static_cast<int>(siblings.size()) > cap) siblings.erase(siblings.begin(), siblings.end() - cap);
-  return conflict::SiblingsJson(siblings).dump();
+  bool capped = false;
+  auto siblings = NewestSiblings(store, *state, cap, &capped);
+  if (!siblings.ok()) return siblings.status();
+  return conflict::SiblingsJson(*siblings).dump();
 }
 
 Status Node::SupersedeConflicts(WriteTxn& txn, const std::string& collection, const std::string& key,

@@ -43,15 +43,20 @@ CREATE TABLE IF NOT EXISTS crdt_docs(
   lsn INTEGER NOT NULL, PRIMARY KEY(collection, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS crdt_states(
   collection TEXT NOT NULL, key TEXT NOT NULL, state TEXT NOT NULL, PRIMARY KEY(collection, key)) WITHOUT ROWID;
-INSERT OR IGNORE INTO crdt_states(collection, key, state)
-  SELECT collection, key, state FROM crdt_docs WHERE state IS NOT NULL;
-UPDATE crdt_docs SET state = NULL WHERE state IS NOT NULL;
 CREATE TABLE IF NOT EXISTS crdt_deltas(
   collection TEXT NOT NULL, key TEXT NOT NULL, lsn INTEGER NOT NULL,
   PRIMARY KEY(collection, key, lsn)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS idempotency(
   key TEXT PRIMARY KEY, request TEXT NOT NULL, response TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
 INSERT OR IGNORE INTO meta(k, v) VALUES('schema', 1);
+)sql";
+
+// Databases written before crdt states had their own table: moved once, at the first open.
+constexpr const char* kMoveCrdtStates = R"sql(
+INSERT OR IGNORE INTO crdt_states(collection, key, state)
+  SELECT collection, key, state FROM crdt_docs WHERE state IS NOT NULL;
+UPDATE crdt_docs SET state = NULL WHERE state IS NOT NULL;
+INSERT OR REPLACE INTO meta(k, v) VALUES('crdt_states', 1);
 )sql";
 
 const char* DurabilityPragma(Durability d) {
@@ -128,6 +133,11 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, bool writer,
     MERIDIAN_RETURN_IF_ERROR(d.Exec(kSchema));
   }
   MERIDIAN_RETURN_IF_ERROR(store->Prepare());
+  if (writer) {
+    auto moved = store->GetMeta("crdt_states");
+    if (!moved.ok()) return moved.status();
+    if (!*moved) MERIDIAN_RETURN_IF_ERROR(d.Exec(kMoveCrdtStates));
+  }
   return store;
 }
 

@@ -145,4 +145,11 @@ class Writer {
   std::atomic<uint32_t> wake_[2] = {0, 0};  // bumped, then woken, when a batch's callers are done
 };
 
+// A job's failure after it has written: turned into a storage error (if it is not one
+// already) so that the whole batch rolls back, as the job contract requires.
+inline crdt::Status StorageFailure(crdt::Status s) {
+  if (s.ok() || s.reason() == "storage") return s;
+  return crdt::Status(crdt::Code::kInternal, "storage", s.message());
+}
+
 }  // namespace region

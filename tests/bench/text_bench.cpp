@@ -18,18 +18,16 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <new>
-#include <sstream>
 #include <string>
 #include <vector>
 
-#include <Poco/InflatingStream.h>
 #include <nlohmann/json.hpp>
 
 #include "crdt/doc_crdt.h"
 #include "crdt/text.h"
+#include "tests/support/traces.h"
 
 namespace {
 
@@ -97,15 +95,12 @@ struct Trace {
 };
 
 Trace Load(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    std::cerr << "cannot open " << path << "\n";
+  const auto loaded = testsupport::LoadTrace(path);
+  if (!loaded) {
+    std::cerr << "cannot read trace " << path << "\n";
     std::exit(1);
   }
-  Poco::InflatingInputStream inflate(file, Poco::InflatingStreamBuf::STREAM_GZIP);
-  std::stringstream raw;
-  raw << inflate.rdbuf();
-  const json j = json::parse(raw.str());
+  const json& j = *loaded;
   Trace t;
   for (const json& txn : j["txns"]) {
     for (const json& p : txn["patches"]) t.patches.push_back({p[0], p[1], p[2]});

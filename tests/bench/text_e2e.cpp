@@ -5,15 +5,13 @@
 //   build/tests/bench/text_e2e [--trace=PATH] [--batch=5000]
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
-#include <Poco/InflatingStream.h>
 #include <nlohmann/json.hpp>
 
 #include "crdt/text.h"
 #include "tests/integration/cluster.h"
+#include "tests/support/traces.h"
 
 using nlohmann::json;
 using Clock = std::chrono::steady_clock;
@@ -36,25 +34,13 @@ int main(int argc, char** argv) {
   const std::string path =
       Flag(argc, argv, "trace", std::string(MERIDIAN_TRACES_DIR) + "/sequential_traces/automerge-paper.json.gz");
   const size_t batch = std::stoul(Flag(argc, argv, "batch", "5000"));
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
-    std::cerr << "text_e2e: cannot open " << path << "\n";
+  const auto trace = testsupport::LoadTrace(path);
+  if (!trace) {
+    std::cerr << "text_e2e: cannot read trace " << path << "\n";
     return 1;
   }
-  Poco::InflatingInputStream inflate(file, Poco::InflatingStreamBuf::STREAM_GZIP);
-  std::stringstream raw;
-  raw << inflate.rdbuf();
-  const json trace = json::parse(raw.str());
-  const std::string expected = trace["endContent"];
-  std::vector<json> edits;
-  for (const json& txn : trace["txns"]) {
-    for (const json& p : txn["patches"]) {
-      const uint64_t pos = p[0], del = p[1];
-      const std::string ins = p[2];
-      if (del > 0) edits.push_back({{"op", "delete"}, {"path", "/body"}, {"index", pos}, {"count", del}});
-      if (!ins.empty()) edits.push_back({{"op", "insert"}, {"path", "/body"}, {"index", pos}, {"text", ins}});
-    }
-  }
+  const std::string expected = (*trace)["endContent"];
+  const std::vector<json> edits = testsupport::TraceEdits(*trace);
   std::cout << "text_e2e: " << path << ": " << edits.size() << " edits, batches of " << batch << std::endl;
 
   // Baseline: the same edits on one in-process Text.

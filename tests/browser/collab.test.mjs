@@ -19,6 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { chromium } from 'playwright-core';
 
 import { TextReplica } from '../../web/text_crdt.js';
+import { rng } from './support.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = resolve(here, '../..');
@@ -404,16 +405,6 @@ class LoggedReplica extends TextReplica {
   }
 }
 
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('a region integrates concurrent text operations exactly like the browser replica', { timeout: 120000 }, async () => {
   assert.ok(existsSync(BINARY), `meridian binary not found at ${BINARY} (set MERIDIAN_BINARY)`);

@@ -7,22 +7,12 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
 import { TextReplica, TextOpError, newAgentId } from '../../web/text_crdt.js';
+import { rng } from './support.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const tracesDir = process.env.MERIDIAN_TRACES_DIR ||
-    [join(here, '../../../shared/traces'), '/work/shared/traces'].find((d) => existsSync(d));
+    [join(here, '../../../shared/traces')].find((d) => existsSync(d));
 
-// Seeded PRNG (mulberry32) so a failure replays from its seed.
-function rng(seed) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const pick = (r, n) => Math.floor(r() * n);
 
 function loadTrace(name) {

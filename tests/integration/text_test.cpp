@@ -2,11 +2,8 @@
 // API ends with exactly the expected text at both regions and after a restart, and the live
 // WebSocket session carries operations both ways.
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include <Poco/Buffer.h>
-#include <Poco/InflatingStream.h>
 #include <Poco/Net/HTTPClientSession.h>
 #include <Poco/Net/HTTPRequest.h>
 #include <Poco/Net/HTTPResponse.h>
@@ -17,6 +14,7 @@
 #include "crdt/text.h"
 #include "tests/integration/cluster.h"
 #include "tests/integration/fixture.h"
+#include "tests/support/traces.h"
 
 using integration::Cluster;
 using integration::Json;
@@ -26,15 +24,6 @@ using testsupport::PollUntil;
 namespace {
 
 constexpr auto kConverge = std::chrono::seconds(60);
-
-json LoadTrace(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  BOOST_REQUIRE_MESSAGE(file, "cannot open " << path);
-  Poco::InflatingInputStream inflate(file, Poco::InflatingStreamBuf::STREAM_GZIP);
-  std::stringstream raw;
-  raw << inflate.rdbuf();
-  return json::parse(raw.str());
-}
 
 std::string Body(testsupport::HttpClient& h, const std::string& key) {
   auto r = h.Get("/v1/collections/docs/docs/" + key);
@@ -102,18 +91,12 @@ BOOST_AUTO_TEST_CASE(every_sequential_trace_through_the_api_ends_with_the_expect
   std::vector<std::pair<std::string, std::string>> expected;  // key, text
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (entry.path().extension() != ".gz") continue;
-    const json trace = LoadTrace(entry.path().string());
+    const auto loaded = testsupport::LoadTrace(entry.path().string());
+    BOOST_REQUIRE_MESSAGE(loaded, "cannot read trace " << entry.path());
+    const json& trace = *loaded;
     std::string key = entry.path().stem().stem().string();
     for (char& ch : key) ch = ch == '_' ? '-' : ch;
-    std::vector<json> edits;
-    for (const json& txn : trace["txns"]) {
-      for (const json& p : txn["patches"]) {
-        const uint64_t pos = p[0], del = p[1];
-        const std::string ins = p[2];
-        if (del > 0) edits.push_back({{"op", "delete"}, {"path", "/body"}, {"index", pos}, {"count", del}});
-        if (!ins.empty()) edits.push_back({{"op", "insert"}, {"path", "/body"}, {"index", pos}, {"text", ins}});
-      }
-    }
+    const std::vector<json> edits = testsupport::TraceEdits(trace);
     const auto start = std::chrono::steady_clock::now();
     for (size_t i = 0; i < edits.size(); i += 5000) {
       json ops = json::array();

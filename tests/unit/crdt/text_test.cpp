@@ -1,13 +1,11 @@
 #include "crdt/text.h"
+#include "tests/support/traces.h"
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <random>
-#include <sstream>
 
-#include <Poco/InflatingStream.h>
 #include <boost/test/unit_test.hpp>
 #include <nlohmann/json.hpp>
 
@@ -29,16 +27,12 @@ const std::string kTraces = MERIDIAN_TRACES_DIR;
 
 // The trace as JSON, or nullopt (with a message) when the file is not there.
 std::optional<json> LoadTrace(const std::filesystem::path& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) {
+  if (!std::filesystem::exists(path)) {
     BOOST_TEST_MESSAGE("skipped: trace " << path << " not found (traces live in shared/traces)");
     return std::nullopt;
   }
-  Poco::InflatingInputStream inflate(file, Poco::InflatingStreamBuf::STREAM_GZIP);
-  std::stringstream raw;
-  raw << inflate.rdbuf();
-  json j = json::parse(raw.str(), nullptr, false);
-  BOOST_REQUIRE_MESSAGE(!j.is_discarded(), "trace " << path << " is not JSON");
+  auto j = testsupport::LoadTrace(path.string());
+  BOOST_REQUIRE_MESSAGE(j, "trace " << path << " is not gzipped JSON");
   return j;
 }
 
