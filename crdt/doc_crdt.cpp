@@ -437,6 +437,23 @@ const Text* DocCrdt::TextAt(const Path& path) const {
   return it == entries_.end() || !it->second.text ? nullptr : &*it->second.text;
 }
 
+DocCrdt::TextVersions DocCrdt::Texts() const {
+  TextVersions out;
+  for (const auto& [path, typed] : entries_) {
+    if (typed.text) out.emplace_back(path, typed.text->version());
+  }
+  return out;
+}
+
+uint64_t DocCrdt::CollectTextTombstones(const TextVersions& stable) {
+  uint64_t removed = 0;
+  for (const auto& [path, vv] : stable) {
+    auto it = entries_.find(path);
+    if (it != entries_.end() && it->second.text) removed += it->second.text->CollectTombstones(vv);
+  }
+  return removed;
+}
+
 Result<std::vector<CrdtOp>> DocCrdt::Local(const json* c, const std::map<std::string, FieldType>& declared,
                                            const RegionId& origin, const Dot& dot, uint32_t* next_index, Hlc hlc) {
   std::vector<CrdtOp> out;

@@ -103,6 +103,13 @@ class DocCrdt {
 
   // The text at `path`, if there is one.
   const Text* TextAt(const Path& path) const;
+  // Every text's path and version (Text::version), in path order.
+  using TextVersions = std::vector<std::pair<Path, VersionVector>>;
+  TextVersions Texts() const;
+  // Collects the tombstones of each named text with the stable vector given for it (its
+  // precondition is Text::CollectTombstones'); paths without a text are skipped. Returns
+  // the characters removed.
+  uint64_t CollectTextTombstones(const TextVersions& stable);
   // No state at all (a removed counter's marks are state).
   bool empty() const { return entries_.empty(); }
   // The plain JSON value: counters as numbers, sets as sorted arrays, registers as their

@@ -49,6 +49,15 @@ void VersionVector::Join(const VersionVector& other) {
   for (const auto& [origin, seq] : other.entries_) Advance(origin, seq);
 }
 
+void VersionVector::Meet(const VersionVector& other) {
+  std::vector<Entry> out;
+  for (const auto& [origin, seq] : entries_) {
+    const uint64_t m = std::min(seq, other.Get(origin));
+    if (m > 0) out.emplace_back(origin, m);
+  }
+  entries_ = std::move(out);
+}
+
 bool VersionVector::LessOrEqual(const VersionVector& other) const {
   return std::all_of(entries_.begin(), entries_.end(),
                      [&](const Entry& e) { return e.second <= other.Get(e.first); });

@@ -61,6 +61,8 @@ class VersionVector {
   void Add(const Dot& dot) { Advance(dot.origin, dot.seq); }
   // Pointwise maximum.
   void Join(const VersionVector& other);
+  // Pointwise minimum (an origin missing from either side drops out).
+  void Meet(const VersionVector& other);
 
   bool Contains(const Dot& dot) const { return Get(dot.origin) >= dot.seq; }
   // True when every entry of *this is <= the matching entry of `other`.

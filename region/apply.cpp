@@ -15,11 +15,12 @@ using crdt::Status;
 using nlohmann::json;
 
 Result<PullResponse> Node::Pull(const crdt::RegionId& puller, const crdt::VersionVector& have, int limit,
-                                int wait_ms) {
+                                int wait_ms, const FloorReport* floor) {
   {
     std::lock_guard lock(peers_mu_);
     peer_have_[puller] = have;
   }
+  if (floor) stability_->OnReport(puller, *floor);
   return Scan(have, limit, wait_ms);
 }
 

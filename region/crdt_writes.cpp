@@ -1,5 +1,7 @@
 // Documents of crdt collections: local operations (with idempotency keys), deletes, and
 // operations replicated from peers.
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "crdt/doc_crdt.h"
@@ -20,6 +22,9 @@ namespace {
 constexpr size_t kMaxOps = 10000;
 constexpr size_t kCrdtCacheEntries = 8;
 constexpr int64_t kIdempotencyTtlMs = 24 * 3600 * 1000;
+// Text marks: documents followed, marks kept per document.
+constexpr size_t kMarkedDocs = 64;
+constexpr size_t kMarksPerDoc = 16;
 
 Result<DocCrdt> DecodeCrdt(const std::optional<DocRow>& row) {
   if (!row || !row->state) return DocCrdt();
@@ -89,16 +94,38 @@ Result<WriteAck> Node::Ops(const WriteRequest& request, const std::string& idemp
   auto parsed = crdt::ParseJson(request.body);
   if (!parsed.ok()) return parsed.status();
   const json& body = *parsed;
-  if (!body.is_object() || body.size() != 1 || !body.contains("ops") || !body["ops"].is_array()) {
-    return Status::InvalidArgument("invalid-op", "the body is {\"ops\": [operation, ...]}");
+  const bool has_base = body.is_object() && body.contains("base");
+  if (!body.is_object() || body.size() != (has_base ? 2u : 1u) || !body.contains("ops") || !body["ops"].is_array()) {
+    return Status::InvalidArgument("invalid-op", "the body is {\"ops\": [operation, ...]} (and \"base\" with text ops)");
   }
   if (body["ops"].empty() || body["ops"].size() > kMaxOps) {
     return Status::InvalidArgument("invalid-op", "a request holds 1 to 10000 operations");
   }
-  MERIDIAN_RETURN_IF_ERROR(CheckWritable());
+  // Text operations made by a replica outside the region carry the version vector of the
+  // state they were made on; it must cover this region's floor (region/stability.h), and
+  // holds the floor down until the write commits.
+  const bool replica_ops = std::any_of(body["ops"].begin(), body["ops"].end(), [](const json& op) {
+    return op.is_object() && op.contains("op") && op["op"] == "text";
+  });
+  std::optional<uint64_t> hold;
+  if (replica_ops || has_base) {
+    if (!has_base || !body["base"].is_string()) {
+      return Status::InvalidArgument("invalid-op", "\"text\" operations need \"base\": the version vector of the "
+                                                   "state they were made on (the live session's \"v\")");
+    }
+    auto base = crdt::VersionVector::Decode(body["base"].get<std::string>());
+    if (!base.ok()) return base.status();
+    auto held = HoldFloor(*base);
+    if (!held.ok()) return held.status();
+    hold = *held;
+  }
+  Status status = CheckWritable();
   WriteAck ack;
-  Status status = writer_->Run(
-      [&](WriteTxn& txn) { return LocalOps(txn, request, &body["ops"], def, idempotency_key, &ack); });
+  if (status.ok()) {
+    status = writer_->Run(
+        [&](WriteTxn& txn) { return LocalOps(txn, request, &body["ops"], def, idempotency_key, &ack); });
+  }
+  if (hold) ReleaseFloor(*hold);
   if (!status.ok()) return status;
   return ack;
 }
@@ -156,12 +183,61 @@ Result<DocCrdt> Node::LoadCrdt(Store& store, const std::string& collection, cons
   return Materialize(store, collection, key, row, deltas);
 }
 
+void Node::CollectAndMark(WriteTxn& txn, const std::string& collection, const std::string& key, bool collect,
+                          DocCrdt& doc, const crdt::Dot& change) {
+  // A rolled-back batch may have left marks naming changes that never committed.
+  const uint64_t failed = writer_->Stats().failed_batches;
+  if (failed != marks_failed_batches_) {
+    marks_failed_batches_ = failed;
+    text_marks_.clear();
+  }
+  auto it = std::find_if(text_marks_.begin(), text_marks_.end(),
+                         [&](const TextMarks& m) { return m.collection == collection && m.key == key; });
+  TextVersions texts = doc.Texts();
+  if (texts.empty()) {
+    if (it != text_marks_.end()) text_marks_.erase(it);
+    return;
+  }
+  if (it == text_marks_.end()) {
+    if (text_marks_.size() >= kMarkedDocs) text_marks_.erase(text_marks_.begin());
+    text_marks_.push_back({collection, key, {}, {}});
+  } else {
+    std::rotate(it, it + 1, text_marks_.end());  // most recently written last
+  }
+  TextMarks& m = text_marks_.back();
+  if (collect && !m.marks.empty()) {
+    const crdt::VersionVector stable = stability_->Stable(txn.state().applied);
+    size_t usable = m.marks.size();
+    for (size_t i = 0; i < m.marks.size(); ++i) {
+      if (m.marks[i].applied.LessOrEqual(stable)) usable = i;
+    }
+    if (usable < m.marks.size()) {
+      if (m.marks[usable].texts != m.collected) {
+        text_tombstones_collected_ += doc.CollectTextTombstones(m.marks[usable].texts);
+        m.collected = m.marks[usable].texts;
+      }
+      m.marks.erase(m.marks.begin(), m.marks.begin() + static_cast<std::ptrdiff_t>(usable));
+    }
+  }
+  const uint64_t now = hlc_->PhysicalMs();
+  if (m.marks.empty() || now >= m.marks.back().at_ms + options_.text_mark_every_ms) {
+    crdt::VersionVector applied = txn.state().applied;
+    applied.Add(change);
+    // Full: the newest replaces the second newest. The older marks stay until stability
+    // reaches them, so collection always has one to catch up with.
+    if (m.marks.size() >= kMarksPerDoc) m.marks.erase(m.marks.end() - 2);
+    m.marks.push_back({std::move(applied), std::move(texts), now});
+  }
+}
+
 Status Node::SaveCrdt(WriteTxn& txn, const std::string& collection, const std::string& key,
-                      const std::optional<DocRow>& before, int deltas, DocCrdt doc, DocRow* next) {
+                      const std::optional<DocRow>& before, int deltas, DocCrdt doc, const crdt::Dot& change,
+                      DocRow* next) {
   // A large state is rewritten only every crdt_max_deltas writes; in between, the row and
   // the change log (crdt_deltas names the changes) say everything.
   const bool lazy = before && before->state && before->state->size() >= options_.crdt_snapshot_bytes &&
                     deltas < options_.crdt_max_deltas && !doc.empty();
+  CollectAndMark(txn, collection, key, /*collect=*/!lazy, doc, change);
   size_t state_bytes = 0;
   if (lazy) {
     MERIDIAN_RETURN_IF_ERROR(txn.store().SaveCrdtDocKeepingState(collection, key, *next, next->lsn));
@@ -266,7 +342,7 @@ Status Node::LocalOps(WriteTxn& txn, const WriteRequest& request, const json* op
   crdt::VersionVector ctx = change.ctx;
   ctx.Add(dot);
   DocRow next = CrdtRow(*doc, def, std::move(ctx), dot, *hlc, change.lsn, /*with_state=*/false);
-  MERIDIAN_RETURN_IF_ERROR(SaveCrdt(txn, request.collection, request.key, row, deltas, std::move(doc).value(), &next));
+  MERIDIAN_RETURN_IF_ERROR(SaveCrdt(txn, request.collection, request.key, row, deltas, std::move(doc).value(), dot, &next));
   MERIDIAN_RETURN_IF_ERROR(txn.store().AppendChange(change));
   txn.MarkApplied(dot);
   txn.AddLiveDocs((next.value ? 1 : 0) - (was_live ? 1 : 0));
@@ -322,7 +398,7 @@ Status Node::ApplyOpsChange(WriteTxn& txn, Change& c, ApplyResult* result) {
   const bool newer = !row || row->hlc < c.hlc || (row->hlc == c.hlc && row->dot.origin < c.dot.origin);
   DocRow next = CrdtRow(*doc, DefinitionOf(c.collection), std::move(ctx), newer ? c.dot : row->dot,
                         newer ? c.hlc : row->hlc, c.lsn, /*with_state=*/false);
-  MERIDIAN_RETURN_IF_ERROR(StorageFailure(SaveCrdt(txn, c.collection, c.key, row, deltas, std::move(doc).value(), &next)));
+  MERIDIAN_RETURN_IF_ERROR(StorageFailure(SaveCrdt(txn, c.collection, c.key, row, deltas, std::move(doc).value(), c.dot, &next)));
   txn.AddLiveDocs((next.value ? 1 : 0) - (was_live ? 1 : 0));
   if (clash) {
     const json outcome = {{"rule", "a path written with two types keeps both states and shows one: "

@@ -54,14 +54,16 @@ void HttpTransport::Cancel() {
   }
 }
 
-Result<PullResponse> HttpTransport::Pull(const PeerConfig& peer, const crdt::VersionVector& have, int limit,
-                                         int wait_ms) {
+Result<PullResponse> HttpTransport::Pull(const PeerConfig& peer, const crdt::VersionVector& have,
+                                         const FloorReport& floor, int limit, int wait_ms) {
   auto session = Session(peer);
   if (!session) return Status::Unavailable("peer-unreachable", "no connection to " + peer.url);
-  std::string have_q;
+  std::string have_q, floor_q;
   Poco::URI::encode(have.Encode(), ":,", have_q);
+  Poco::URI::encode(floor.floor.Encode(), ":,", floor_q);
   const std::string target = std::string(kPullPath) + "?have=" + have_q + "&limit=" + std::to_string(limit) +
-                             "&wait_ms=" + std::to_string(wait_ms);
+                             "&wait_ms=" + std::to_string(wait_ms) + "&floor=" + floor_q +
+                             "&floor_seq=" + std::to_string(floor.seq);
   try {
     session->setTimeout(Poco::Timespan(0, 2'000'000), Poco::Timespan(0, 5'000'000),
                         Poco::Timespan(wait_ms / 1000 + 10, 0));

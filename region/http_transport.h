@@ -27,8 +27,8 @@ class HttpTransport final : public Transport {
   HttpTransport(crdt::RegionId self, std::string secret, Clock& clock);
   ~HttpTransport() override;
 
-  crdt::Result<PullResponse> Pull(const PeerConfig& peer, const crdt::VersionVector& have, int limit,
-                                  int wait_ms) override;
+  crdt::Result<PullResponse> Pull(const PeerConfig& peer, const crdt::VersionVector& have, const FloorReport& floor,
+                                  int limit, int wait_ms) override;
   void Cancel() override;
 
  private:

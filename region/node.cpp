@@ -116,6 +116,21 @@ Status Node::Init() {
   committed_lsn_ = state.last_lsn;
   committed_applied_ = state.applied;
 
+  {
+    std::vector<crdt::RegionId> peer_ids;
+    for (const auto& p : options_.peers) peer_ids.push_back(p.id);
+    auto floor = store->GetMeta("floor");
+    if (!floor.ok()) return floor.status();
+    if (*floor) {
+      auto vv = crdt::VersionVector::Decode(**floor);
+      if (!vv.ok()) return Status::Internal("stored floor is corrupt: " + vv.status().message());
+      state.floor = std::move(vv).value();
+    } else {
+      state.floor = state.applied;  // nothing promised yet: the safe upper bound
+    }
+    stability_ = std::make_unique<Stability>(options_.region, std::move(peer_ids), state.floor);
+  }
+
   readers_ = std::make_unique<internal::ReadPool>();
   MERIDIAN_RETURN_IF_ERROR(readers_->Open(path, std::max(1, options_.read_connections), options_.durability));
   MERIDIAN_RETURN_IF_ERROR(ReloadDefinitions());
@@ -135,6 +150,13 @@ Status Node::Init() {
       MERIDIAN_RETURN_IF_ERROR(txn.store().SaveApplied(options_.region, seq));
     }
     txn.NotePersisted(hwm, seq);
+    // The floor reports will read once this commits (from the state committed before it:
+    // everything this transaction writes is made on that state or later).
+    crdt::VersionVector floor = stability_->Advance(writer_->Committed().applied);
+    if (floor != txn.state().floor) {
+      MERIDIAN_RETURN_IF_ERROR(txn.store().SetMeta("floor", floor.Encode()));
+      txn.SetFloor(std::move(floor));
+    }
     return Status::Ok();
   };
   WriterOptions wopts;
@@ -145,6 +167,7 @@ Status Node::Init() {
   if (options_.transport && !options_.peers.empty()) {
     ReplicatorHooks hooks;
     hooks.applied = [this] { return Applied(); };
+    hooks.floor = [this] { return Floor(); };
     hooks.apply = [this](const crdt::RegionId& from, std::vector<Change> changes) {
       return ApplyRemote(from, std::move(changes));
     };
@@ -186,7 +209,10 @@ ClusterInfo Node::Cluster() const {
   info.region = options_.region;
   info.hlc = hlc_->Last();
   info.now_ms = hlc_->PhysicalMs();
-  info.applied = writer_->Committed().applied;
+  const TxnState committed = writer_->Committed();
+  info.applied = committed.applied;
+  info.floor = committed.floor;
+  info.stable = stability_->Stable(committed.applied);
   info.refusing_writes = clock_refusing_;
   if (replicator_) info.peers = replicator_->Status();
   std::lock_guard lock(peers_mu_);
@@ -330,7 +356,21 @@ NodeStats Node::Stats() const {
   s.last_lsn = committed.last_lsn;
   s.applied = committed.applied;
   s.hlc = hlc_->Last();
+  s.text_tombstones_collected = text_tombstones_collected_.load();
   return s;
 }
+
+FloorReport Node::Floor() {
+  const TxnState committed = writer_->Committed();
+  return {committed.floor, committed.applied.Get(options_.region)};
+}
+
+crdt::Result<uint64_t> Node::HoldFloor(const crdt::VersionVector& base) { return stability_->Hold(base); }
+
+void Node::RaiseFloor(uint64_t hold, const crdt::VersionVector& base) { stability_->Raise(hold, base); }
+
+void Node::ReleaseFloor(uint64_t hold, int after_ms) { stability_->Release(hold, after_ms); }
+
+crdt::VersionVector Node::Stable() { return stability_->Stable(Applied()); }
 
 }  // namespace region

@@ -30,6 +30,7 @@
 #include "region/clock.h"
 #include "region/collection_def.h"
 #include "region/replication.h"
+#include "region/stability.h"
 #include "region/store.h"
 #include "region/types.h"
 #include "region/writer.h"
@@ -61,6 +62,7 @@ struct NodeOptions {
   int merge_budget_ms = 100;             // time a merge callback may take
   size_t crdt_snapshot_bytes = 256 * 1024;  // crdt documents with a larger state are saved
   int crdt_max_deltas = 64;                 // whole only every this many writes
+  uint64_t text_mark_every_ms = 250;        // text marks (see SaveCrdt) at most this often
   std::vector<PeerConfig> peers;
   Transport* transport = nullptr;        // not owned; nullptr: no puller threads (the
                                          // caller drives Pull/ApplyRemote itself)
@@ -83,6 +85,8 @@ struct ClusterInfo {
   crdt::Hlc hlc;
   uint64_t now_ms = 0;
   crdt::VersionVector applied;
+  crdt::VersionVector floor;     // what this region promises its future operations have seen
+  crdt::VersionVector stable;    // what every region has and every future operation will have seen
   bool refusing_writes = false;  // this region's clock is ahead of a majority of peers
   std::vector<PeerStatus> peers;
 };
@@ -107,6 +111,7 @@ struct NodeStats {
   int64_t last_lsn = 0;
   crdt::Hlc hlc;
   crdt::VersionVector applied;
+  uint64_t text_tombstones_collected = 0;  // since start
 };
 
 class Node {
@@ -163,8 +168,9 @@ class Node {
 
   // Replication, serving side: the changes `have` lacks, in this region's apply order,
   // waiting up to wait_ms for one. `puller` is recorded for lag reports.
+  // `floor` is the puller's floor report (region/stability.h), when it sent one.
   crdt::Result<PullResponse> Pull(const crdt::RegionId& puller, const crdt::VersionVector& have, int limit,
-                                  int wait_ms);
+                                  int wait_ms, const FloorReport* floor = nullptr);
   // Replication, receiving side: applies a peer's batch in one transaction together with
   // the advance of the applied vector. Duplicates are skipped; the first change that
   // cannot be applied yet (clock skew, missing cause) stops the batch (see ApplyResult).
@@ -172,6 +178,17 @@ class Node {
   // Highest contiguous seq applied per origin (this region included), as committed.
   crdt::VersionVector Applied() const;
   ClusterInfo Cluster() const;
+
+  // Causal stability (region/stability.h). Floor(): this region's floor report, sent with
+  // every pull. HoldFloor/RaiseFloor/ReleaseFloor: a live session keeps the floor at or
+  // below what its browser has seen (FailedPrecondition "stale-base" when that is older
+  // than the floor already promised), and for `after_ms` after it ends. Stable(): the causally stable vector now; text
+  // tombstones it covers are collected when a document's state is next written whole.
+  FloorReport Floor();
+  crdt::Result<uint64_t> HoldFloor(const crdt::VersionVector& base);
+  void RaiseFloor(uint64_t hold, const crdt::VersionVector& base);
+  void ReleaseFloor(uint64_t hold, int after_ms = 0);
+  crdt::VersionVector Stable();
 
   // The conflict log.
   crdt::Result<ConflictPage> Conflicts(const ConflictQuery& query);
@@ -277,8 +294,33 @@ class Node {
                                        const std::optional<DocRow>& row, int* deltas);
   // Saves a crdt document after a change (at next.lsn): the whole state, or for a large one
   // only the row and the change as one more delta (at most crdt_max_deltas in a row).
+  // `change` is the change just applied to `doc`. Before a whole state is written, its
+  // texts drop the tombstones that a text mark (below) shows stable.
   crdt::Status SaveCrdt(WriteTxn& txn, const std::string& collection, const std::string& key,
-                        const std::optional<DocRow>& before, int deltas, crdt::DocCrdt doc, DocRow* next);
+                        const std::optional<DocRow>& before, int deltas, crdt::DocCrdt doc, const crdt::Dot& change,
+                        DocRow* next);
+  // Text marks (writer thread only): now and then, a crdt document's text versions with
+  // an applied vector covering every change they contain. Once that vector is stable, so
+  // is every character id up to those versions: that translates change dots, which
+  // stability speaks of, into the text ids CollectTombstones needs.
+  // = crdt::DocCrdt::TextVersions (path, version of the text there)
+  using TextVersions = std::vector<std::pair<std::vector<std::string>, crdt::VersionVector>>;
+  struct TextMark {
+    crdt::VersionVector applied;
+    TextVersions texts;
+    uint64_t at_ms = 0;
+  };
+  struct TextMarks {
+    std::string collection, key;
+    std::vector<TextMark> marks;          // oldest first
+    TextVersions collected;  // what the stored state was collected with
+  };
+  std::vector<TextMarks> text_marks_;
+  uint64_t marks_failed_batches_ = 0;
+  void CollectAndMark(WriteTxn& txn, const std::string& collection, const std::string& key, bool collect,
+                      crdt::DocCrdt& doc, const crdt::Dot& change);
+  std::atomic<uint64_t> text_tombstones_collected_{0};
+  std::unique_ptr<Stability> stability_;
   uint64_t defs_loaded_ = 0;  // TxnState::definitions of the loaded copy
 
   std::unique_ptr<Replicator> replicator_;

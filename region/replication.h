@@ -12,6 +12,7 @@
 
 #include "crdt/status.h"
 #include "crdt/version_vector.h"
+#include "region/stability.h"
 #include "region/wire.h"
 
 namespace region {
@@ -27,10 +28,10 @@ class Transport {
  public:
   virtual ~Transport() = default;
   // Asks `peer` for the changes `have` lacks, at most `limit`, waiting up to `wait_ms` for
-  // one to appear. Errors: Unavailable (unreachable, timed out), Unauthenticated (secret
+  // one to appear, telling it this region's floor. Errors: Unavailable (unreachable, timed out), Unauthenticated (secret
   // rejected), Gone (the peer compacted history this region still needs).
-  virtual crdt::Result<PullResponse> Pull(const PeerConfig& peer, const crdt::VersionVector& have, int limit,
-                                          int wait_ms) = 0;
+  virtual crdt::Result<PullResponse> Pull(const PeerConfig& peer, const crdt::VersionVector& have,
+                                          const FloorReport& floor, int limit, int wait_ms) = 0;
   // Aborts requests in flight and makes later ones fail fast (shutdown).
   virtual void Cancel() = 0;
 };

@@ -130,7 +130,8 @@ void Replicator::Run(Puller& p) {
     if (bulk && !bulk_lock.owns_lock()) bulk_lock.lock();
     const crdt::VersionVector have = inflight.valid() ? expected : hooks_.applied();
     const uint64_t sent = clock_.NowMs();
-    auto response = transport_.Pull(p.peer, have, options_.pull_limit, options_.wait_ms);
+    const FloorReport floor = hooks_.floor ? hooks_.floor() : FloorReport{};
+    auto response = transport_.Pull(p.peer, have, floor, options_.pull_limit, options_.wait_ms);
     const uint64_t received = clock_.NowMs();
     // An earlier batch that stopped short makes this answer start past a gap: drop it.
     const bool earlier_held = inflight.valid() && RecordApply(p, inflight.get());

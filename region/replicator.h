@@ -21,6 +21,7 @@
 
 #include "region/clock.h"
 #include "region/replication.h"
+#include "region/stability.h"
 
 namespace region {
 
@@ -34,6 +35,7 @@ struct ReplicatorOptions {
 
 struct ReplicatorHooks {
   std::function<crdt::VersionVector()> applied;
+  std::function<FloorReport()> floor;  // sent with every pull (region/stability.h)
   std::function<crdt::Result<ApplyResult>(const crdt::RegionId& from, std::vector<Change> changes)> apply;
   std::function<void()> on_status;  // a peer's status (clock offset, state) changed
 };

@@ -47,6 +47,7 @@ struct TxnState {
   uint64_t definitions = 0;      // bumped by every change to a collection definition
   uint64_t persisted_hwm = 0;    // HLC high-water mark as stored in meta
   uint64_t persisted_seq = 0;    // local_seq as stored in applied
+  crdt::VersionVector floor;     // the floor this region promises (region/stability.h), as stored
 };
 
 // A job's view of the open transaction.
@@ -61,6 +62,7 @@ class WriteTxn {
   void AddLiveDocs(int64_t delta) { state_.live_docs += delta; }
   void AddConflict() { ++state_.conflicts; }
   void MarkDefinitionsChanged() { ++state_.definitions; }
+  void SetFloor(crdt::VersionVector floor) { state_.floor = std::move(floor); }
   // Records what the finalizer stored, so that it stores only what changed.
   void NotePersisted(uint64_t hwm, uint64_t seq) {
     state_.persisted_hwm = hwm;

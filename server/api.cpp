@@ -318,6 +318,7 @@ Reply Api::Cluster(Request&) {
   const region::ClusterInfo c = node_.Cluster();
   std::string body = "{\"region\":" + JsonQuote(c.region.str()) + ",\"now_ms\":" + std::to_string(c.now_ms) +
                      ",\"hlc\":" + HlcJson(c.hlc) + ",\"applied\":" + VectorJson(c.applied) +
+                     ",\"floor\":" + VectorJson(c.floor) + ",\"stable\":" + VectorJson(c.stable) +
                      ",\"refusing_writes\":" + (c.refusing_writes ? "true" : "false") + ",\"peers\":[";
   for (size_t i = 0; i < c.peers.size(); ++i) {
     const region::PeerStatus& p = c.peers[i];
@@ -363,7 +364,16 @@ Reply Api::ReplicationPull(Request& r) {
   for (const auto* p : {&limit, &wait}) {
     if (!p->ok()) return ProblemReply(p->status());
   }
-  auto pulled = node_.Pull(*peer, *have, static_cast<int>(*limit), static_cast<int>(*wait));
+  // The puller's floor (region/stability.h); older regions do not send one.
+  std::optional<region::FloorReport> floor;
+  if (auto f = r.query("floor")) {
+    auto vv = crdt::VersionVector::Decode(*f);
+    if (!vv.ok()) return ProblemReply(vv.status());
+    auto seq = IntParam(r, "floor_seq", 0, 0, INT64_MAX);
+    if (!seq.ok()) return ProblemReply(seq.status());
+    floor = region::FloorReport{std::move(vv).value(), static_cast<uint64_t>(*seq)};
+  }
+  auto pulled = node_.Pull(*peer, *have, static_cast<int>(*limit), static_cast<int>(*wait), floor ? &*floor : nullptr);
   if (!pulled.ok()) return ProblemReply(pulled.status());
   Reply reply = JsonReply(200, region::EncodePullResponse(*pulled));
   MaybeGzip(r, reply);

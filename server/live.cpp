@@ -4,6 +4,7 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 
 #include <Poco/Buffer.h>
@@ -27,6 +28,31 @@ namespace {
 
 constexpr int kMaxFrameBytes = 4 * 1024 * 1024;
 constexpr int kFeedWaitMs = 25;
+constexpr int kProgressEveryMs = 500;
+// After a session that sent edits ends, the floor stays held where its page was for this
+// long, so that the page can reconnect and still send what it typed meanwhile.
+constexpr int kReconnectGraceMs = 10'000;
+
+// A floor hold, released when the session ends (after the grace time if it edited).
+struct FloorHold {
+  FloorHold(region::Node& node, uint64_t id) : node(node), id(id) {}
+  ~FloorHold() { node.ReleaseFloor(id, edited ? kReconnectGraceMs : 0); }
+  FloorHold(const FloorHold&) = delete;
+  FloorHold& operator=(const FloorHold&) = delete;
+  region::Node& node;
+  const uint64_t id;
+  bool edited = false;
+};
+
+// A version vector the page sent (`name` of msg), no further than what the session has
+// shown it; nullopt when missing or malformed.
+std::optional<crdt::VersionVector> PageVector(const json& msg, const char* name, const crdt::VersionVector& shown) {
+  if (!msg.is_object() || !msg.contains(name) || !msg[name].is_string()) return std::nullopt;
+  auto v = crdt::VersionVector::Decode(msg[name].get<std::string>());
+  if (!v.ok()) return std::nullopt;
+  v->Meet(shown);
+  return std::move(v).value();
+}
 
 // Who is editing which document at this region.
 class Presence {
@@ -190,14 +216,22 @@ int Live::Session(Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTP
   try {
     Poco::Net::WebSocket ws(raw, response);
     ws.setMaxPayloadSize(kMaxFrameBytes);
-    // Follow the feed from before the snapshot: nothing falls between the two.
-    std::string cursor = node_.Applied().Encode();
+    // Follow the feed from before the snapshot: nothing falls between the two. The page
+    // has seen at least `cursor`: the region's floor is held there (and raised as the page
+    // confirms what it has seen) so that what the page sends is never older than the floor.
+    crdt::VersionVector seen = node_.Applied();
+    std::string cursor = seen.Encode();
+    auto held = node_.HoldFloor(seen);
+    if (!held.ok()) throw Poco::Exception(held.status().message());
+    FloorHold hold(node_, *held);
     SendJson(ws, {{"type", "hello"}, {"region", node_.region().str()}, {"agent", agent}});
     auto state = node_.CrdtState(collection, key);
     if (!state.ok()) throw Poco::Exception(state.status().message());
     auto text = TextOf(*state, field);
     if (!text.ok()) throw Poco::Exception(text.status().message());
-    SendJson(ws, {{"type", "snapshot"}, {"state", text->first}, {"value", text->second}});
+    SendJson(ws, {{"type", "snapshot"}, {"state", text->first}, {"value", text->second}, {"v", cursor}});
+    auto last_progress = std::chrono::steady_clock::now();
+    std::string sent_v = cursor;
     Log(LogLevel::kInfo, "live session", {{"doc", doc_id}, {"agent", agent}});
 
     uint64_t presence_seen = UINT64_MAX;
@@ -224,6 +258,10 @@ int Live::Session(Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTP
         if (opcode != Poco::Net::WebSocket::FRAME_OP_TEXT) continue;
         const json msg = json::parse(buffer.begin(), buffer.begin() + n, nullptr, false);
         const std::string type = msg.is_object() ? msg.value("type", "") : "";
+        if (type == "seen") {  // the page has applied everything up to v
+          if (auto v = PageVector(msg, "v", seen)) node_.RaiseFloor(hold.id, *v);
+          continue;
+        }
         if (type == "presence") {
           Presence::Editor e;
           e.name = msg.value("name", std::string()).substr(0, 64);
@@ -232,10 +270,12 @@ int Live::Session(Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTP
           continue;
         }
         const json seq = msg.is_object() && msg.contains("seq") ? msg["seq"] : json(nullptr);
-        if (type != "ops" || !msg.contains("ops") || !msg["ops"].is_array()) {
+        const auto base = PageVector(msg, "base", seen);
+        if (type != "ops" || !msg.contains("ops") || !msg["ops"].is_array() || !base) {
           SendJson(ws, {{"type", "error"}, {"seq", seq},
                         {"problem", ProblemJson(Status::InvalidArgument(
-                                        "invalid-op", R"(messages are {"type":"ops","seq":n,"ops":[...]} or presence)"))}});
+                                        "invalid-op", R"(messages are {"type":"ops","seq":n,"base":v,"ops":[...]}, )"
+                                                      R"({"type":"seen","v":v} or presence)"))}});
           continue;
         }
         json ops = json::array();
@@ -251,7 +291,9 @@ int Live::Session(Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTP
                                         "invalid-op", "a session sends only operations made by its agent " + agent))}});
           continue;
         }
-        region::WriteRequest write{collection, key, json{{"ops", std::move(ops)}}.dump(), std::nullopt};
+        hold.edited = true;
+        region::WriteRequest write{collection, key, json{{"ops", std::move(ops)}, {"base", base->Encode()}}.dump(),
+                                   std::nullopt};
         auto ack = node_.Ops(write);
         if (ack.ok()) {
           SendJson(ws, {{"type", "ack"}, {"seq", seq}});
@@ -273,7 +315,18 @@ int Live::Session(Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTP
           if (op.value("op", "") == "text" && op.value("path", json()) == path) out.push_back(op["text"]);
         }
       }
-      if (!out.empty()) SendJson(ws, {{"type", "ops"}, {"ops", std::move(out)}});
+      // The page learns how far it has seen (`v`) with the ops, or now and then without.
+      const auto now = std::chrono::steady_clock::now();
+      if (!out.empty()) {
+        SendJson(ws, {{"type", "ops"}, {"ops", std::move(out)}, {"v", cursor}});
+        sent_v = cursor;
+        last_progress = now;
+      } else if (cursor != sent_v && now - last_progress >= std::chrono::milliseconds(kProgressEveryMs)) {
+        SendJson(ws, {{"type", "progress"}, {"v", cursor}});
+        sent_v = cursor;
+        last_progress = now;
+      }
+      if (sent_v == cursor) seen = *crdt::VersionVector::Decode(cursor);
       if (const uint64_t v = presence.version(); v != presence_seen) {
         presence_seen = v;
         SendJson(ws, {{"type", "presence"}, {"editors", presence.Others(doc_id, agent, node_.region().str())}});

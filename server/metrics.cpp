@@ -87,6 +87,10 @@ std::string Metrics::Render(const region::NodeStats& node, const region::Cluster
   out += "# HELP meridian_conflicts_total Conflicts recorded in this region's conflict log.\n";
   out += "# TYPE meridian_conflicts_total counter\n";
   out += "meridian_conflicts_total " + std::to_string(node.conflicts) + "\n";
+  out += "# HELP meridian_text_tombstones_collected_total Deleted characters dropped from texts once causally "
+         "stable, since start.\n";
+  out += "# TYPE meridian_text_tombstones_collected_total counter\n";
+  out += "meridian_text_tombstones_collected_total " + std::to_string(node.text_tombstones_collected) + "\n";
   out += "# HELP meridian_refusing_writes 1 while this region's clock is ahead of a majority of peers.\n";
   out += "# TYPE meridian_refusing_writes gauge\n";
   out += std::string("meridian_refusing_writes ") + (cluster.refusing_writes ? "1" : "0") + "\n";

@@ -4,7 +4,12 @@
 // applied to it at once and sent to the region in numbered batches over a WebSocket
 // (/v1/collections/docs/docs/{key}/live); remote operations, including echoes of ours, are
 // merged into it and the textarea is updated with the caret kept on its character.
-// Unacknowledged batches are kept and resent in order after a reconnect.
+// Unacknowledged batches are kept and resent in order after a reconnect. Every batch says
+// which state it was made on (`base`, the region's vector `v` the replica had caught up
+// with), and the page tells the region how far it has caught up (`seen`): the region keeps
+// the tombstones the page may still refer to, and collects the rest once every region has
+// seen them. A batch made on a state older than what the region has since promised is
+// refused (`stale-base`, after the page was away for long): the page then redoes its text.
 import { TextReplica, newAgentId } from './text_crdt.js';
 
 const COLLECTION = 'docs';
@@ -165,6 +170,11 @@ class DocSession {
     this.active = false;
     this.synced = false; // a snapshot arrived on the current socket
     this.heldOps = []; // remote ops held back during an IME composition
+    this.heldV = null; // the region's vector once heldOps are applied
+    this.v = ''; // the region's version vector this replica has caught up with
+    this.unsentBase = ''; // this.v when the oldest unsent op was made
+    this.seenTimer = 0;
+    this.loaded = false; // a snapshot arrived at least once (the editor is read-only before)
     this.region = '';
     this.editors = [];
     this.presenceTimer = 0;
@@ -214,8 +224,9 @@ class DocSession {
     ws.onmessage = (ev) => {
       if (this.ws === ws) this.onMessage(ev.data);
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws !== ws) return;
+      console.warn(`connection to the region lost (${ev.code}${ev.reason ? ' ' + ev.reason : ''}); reconnecting`);
       this.ws = null;
       this.synced = false;
       this.retry();
@@ -255,11 +266,19 @@ class DocSession {
         if (this.region) ui.region.textContent = this.region;
         break;
       case 'snapshot':
-        this.onSnapshot(msg.state);
+        this.onSnapshot(msg.state, msg.v);
         break;
       case 'ops':
-        if (composing && session === this) this.heldOps.push(...msg.ops);
-        else this.applyRemote(msg.ops);
+        if (composing && session === this) {
+          this.heldOps.push(...msg.ops);
+          this.heldV = msg.v;
+        } else {
+          this.applyRemote(msg.ops, msg.v);
+        }
+        break;
+      case 'progress': // nothing for this document, but the region moved on
+        if (this.heldOps.length > 0) this.heldV = msg.v;
+        else this.caughtUp(msg.v);
         break;
       case 'ack':
         this.outbox = this.outbox.filter((b) => b.seq > msg.seq);
@@ -276,7 +295,7 @@ class DocSession {
     }
   }
 
-  onSnapshot(state) {
+  onSnapshot(state, v) {
     const keep = session === this ? saveSelection(this.replica) : null;
     try {
       this.replica.loadSnapshot(state);
@@ -285,6 +304,9 @@ class DocSession {
       toast('The region sent a snapshot this page cannot read');
       return;
     }
+    this.v = typeof v === 'string' ? v : '';
+    this.loaded = true;
+    if (session === this) ui.editor.readOnly = false;
     // Our edits the region has not committed yet go back on top (duplicates are ignored).
     for (const b of this.outbox) this.replica.applyOps(b.ops);
     this.replica.applyOps(this.unsent);
@@ -317,6 +339,10 @@ class DocSession {
       this.resync(`batch ${msg.seq}: ${p.title || type}`, Math.min(5000, 250 * 2 ** Math.min(this.strikes++, 5)));
       return;
     }
+    if (type.includes('stale-base')) {
+      this.abandon('This page was away for a while: its edits were redone on the current text');
+      return;
+    }
     if (type.includes('text-causality') && this.strikes < 3) {
       // The region lacks something the batch builds on: resync and resend everything.
       this.resync(`batch ${msg.seq}: ${p.detail || type}`, 250 * 2 ** this.strikes++);
@@ -344,8 +370,29 @@ class DocSession {
     }
   }
 
-  applyRemote(ops) {
-    if (!ops || ops.length === 0) return;
+  // The replica holds everything up to the region's vector `v` (unless some ops still wait
+  // for their dependencies): say so, now and then.
+  caughtUp(v) {
+    if (typeof v !== 'string' || this.replica.pendingCount > 0) return;
+    this.v = v;
+    if (this.seenTimer) return;
+    const tell = () => {
+      this.seenTimer = 0;
+      // Not while edits made on an older state are on their way: the region would let its
+      // floor pass their base and refuse them.
+      if (this.unsent.length > 0 || this.outbox.length > 0) {
+        this.seenTimer = setTimeout(tell, 300);
+        return;
+      }
+      if (this.ws && this.ws.readyState === WebSocket.OPEN && this.synced) {
+        this.ws.send(JSON.stringify({ type: 'seen', v: this.v }));
+      }
+    };
+    this.seenTimer = setTimeout(tell, 300);
+  }
+
+  applyRemote(ops, v) {
+    if (!ops || ops.length === 0) return this.caughtUp(v);
     const mine = session === this;
     const keep = mine ? saveSelection(this.replica) : null;
     let changed;
@@ -358,6 +405,7 @@ class DocSession {
     }
     if (changed && mine) render(keep);
     this.checkPending();
+    this.caughtUp(v);
   }
 
   // Ops whose dependencies never arrive mean we missed something: resync.
@@ -371,6 +419,7 @@ class DocSession {
 
   // A local edit: already applied to the replica; send it soon.
   push(op) {
+    if (this.unsent.length === 0) this.unsentBase = this.v;
     this.unsent.push(op);
     if (!this.flushTimer) this.flushTimer = setTimeout(() => this.flush(), 15);
     renderSync();
@@ -380,7 +429,7 @@ class DocSession {
     clearTimeout(this.flushTimer);
     this.flushTimer = 0;
     if (this.unsent.length === 0) return;
-    this.outbox.push({ seq: ++this.seq, ops: coalesce(this.unsent) });
+    this.outbox.push({ seq: ++this.seq, base: this.unsentBase, ops: coalesce(this.unsent) });
     this.unsent = [];
     this.pump();
   }
@@ -393,7 +442,7 @@ class DocSession {
     }
     for (const b of this.outbox) {
       if (b.seq <= this.sentUpTo) continue;
-      this.ws.send(JSON.stringify({ type: 'ops', seq: b.seq, ops: b.ops }));
+      this.ws.send(JSON.stringify({ type: 'ops', seq: b.seq, base: b.base, ops: b.ops }));
       this.sentUpTo = b.seq;
     }
     renderSync();
@@ -516,7 +565,8 @@ ui.editor.addEventListener('compositionend', () => {
   if (session && session.heldOps.length > 0) {
     const held = session.heldOps;
     session.heldOps = [];
-    session.applyRemote(held);
+    session.applyRemote(held, session.heldV);
+    session.heldV = null;
   }
 });
 for (const ev of ['keyup', 'mouseup', 'select', 'focus']) ui.editor.addEventListener(ev, schedulePresence);
@@ -663,6 +713,9 @@ function openDoc(key) {
   ui.title.value = d?.value?.title || '';
   ui.editor.value = s.carry ?? s.replica.value();
   ui.editor.disabled = false;
+  // Nothing to make operations on before the first snapshot (a page carrying text from a
+  // refused session keeps typing: that text is redone on the snapshot).
+  ui.editor.readOnly = !s.loaded && s.carry === null;
   ui.presence.replaceChildren();
   renderDocs();
   renderSync();
@@ -742,6 +795,7 @@ window.meridianDocs = {
   get unacknowledged() { return session ? session.outbox.length + session.unsent.length : 0; },
   get pending() { return session ? session.replica.pendingCount : 0; },
   get version() { return session ? session.replica.version() : {}; },
+  get seen() { return session?.v ?? ''; }, // the region's vector the page has caught up with
   encode() { return session ? session.replica.encode() : null; },
 };
 

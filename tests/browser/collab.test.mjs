@@ -371,6 +371,33 @@ test('two pages on two regions edit one document through a partition and converg
     mark('converged after restart');
     for (const p of [pageA, pageB]) assert.equal(await connState(p), 'live');
     await shot(pageB, '5-after-restart-B');
+
+    // With both pages open, text deleted elsewhere is still collected once both regions
+    // have it: the pages keep telling their region what they have seen, so an open page
+    // does not hold its region's floor back.
+    const probe = async (r, ops) => {
+      const res = await fetch(`${r.base}/v1/collections/docs/docs/gc-probe/ops`, {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ ops }) });
+      assert.ok(res.ok, `probe write at ${r.id}: ${res.status} ${await res.text()}`);
+    };
+    const collected = async (r) => {
+      const m = (await (await fetch(`${r.base}/metrics`)).text()).match(/^meridian_text_tombstones_collected_total (\d+)$/m);
+      return m ? Number(m[1]) : 0;
+    };
+    await probe(east, [{ op: 'insert', path: '/body', index: 0, text: 'x'.repeat(500) },
+                       { op: 'delete', path: '/body', index: 100, count: 300 }]);
+    let probes = 0;
+    await until('both regions to collect deleted text while the pages are open', async () => {
+      await probe(probes++ % 2 ? west : east, [{ op: 'insert', path: '/body', index: 0, text: 'y' }]);
+      return (await collected(east)) >= 299 && (await collected(west)) >= 299;
+    }, 30000, 200).catch(async (e) => {
+      const cluster = async (r) => JSON.stringify(await (await fetch(`${r.base}/v1/cluster`)).json());
+      const seen = async (p) => JSON.stringify(await p.evaluate(() => ({ seen: window.meridianDocs.seen,
+        unacknowledged: window.meridianDocs.unacknowledged, pending: window.meridianDocs.pending })));
+      throw new Error(`${e.message}\neast: ${await cluster(east)}\nwest: ${await cluster(west)}\n` +
+                      `page A: ${await seen(pageA)}\npage B: ${await seen(pageB)}`);
+    });
+    mark(`tombstones collected after ${probes} probe writes`);
     assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
     console.log(`final text: ${JSON.stringify(after)}`);
     console.log(`timings (ms since start): ${JSON.stringify(timings)}`);
@@ -456,7 +483,11 @@ test('a region integrates concurrent text operations exactly like the browser re
       for (const rep of reps) {
         const key = `diff-${seed}-${rep.agent}`;
         const ops = rep.log.map((op) => ({ op: 'text', path: '/body', text: op }));
-        const res = await post(`/v1/collections/docs/docs/${key}/ops`, 'POST', { ops });
+        // Operations made elsewhere say what state they were made on: nothing of this new
+        // document, on a region state no older than its vector now.
+        const { applied } = await (await fetch(region.base + '/v1/cluster')).json();
+        const base = Object.entries(applied).map(([o, n]) => `${o}:${n}`).join(',');
+        const res = await post(`/v1/collections/docs/docs/${key}/ops`, 'POST', { ops, base });
         assert.equal(res.value.body ?? '', rep.value(), `seed ${seed}, ${rep.agent}: region and replica agree (SEED=${seed})`);
         compared++;
       }

@@ -139,7 +139,8 @@ BOOST_AUTO_TEST_CASE(live_sessions_carry_text_operations_both_ways_between_regio
   BOOST_REQUIRE(replica.ok());
   auto op = replica->Insert(*crdt::RegionId::Parse("web-test1"), 5, ", world");
   BOOST_REQUIRE(op.ok());
-  live.Send({{"type", "ops"}, {"seq", 1}, {"ops", json::array({crdt::EncodeTextOp(*op)})}});
+  const std::string base = snapshot["v"];
+  live.Send({{"type", "ops"}, {"seq", 1}, {"base", base}, {"ops", json::array({crdt::EncodeTextOp(*op)})}});
   BOOST_TEST(live.Next("ack")["seq"] == 1);
   BOOST_TEST_REQUIRE(PollUntil([&] { return Body(c.http(0), "note") == "hello, world"; }, kConverge));
 
@@ -162,20 +163,113 @@ BOOST_AUTO_TEST_CASE(live_sessions_carry_text_operations_both_ways_between_regio
   crdt::TextOp gap;
   gap.id = {*crdt::RegionId::Parse("web-test1"), 50};
   gap.text = "z";
-  live.Send({{"type", "ops"}, {"seq", 2}, {"ops", json::array({crdt::EncodeTextOp(gap)})}});
+  live.Send({{"type", "ops"}, {"seq", 2}, {"base", base}, {"ops", json::array({crdt::EncodeTextOp(gap)})}});
   const json refused = live.Next("error");
   BOOST_TEST(refused["seq"] == 2);
   BOOST_TEST(refused["problem"]["type"] == "urn:meridian:problem:text-causality");
   crdt::Text stranger;
   auto foreign = stranger.Insert(*crdt::RegionId::Parse("web-other"), 0, "a");
-  live.Send({{"type", "ops"}, {"seq", 3}, {"ops", json::array({crdt::EncodeTextOp(*foreign)})}});
+  live.Send({{"type", "ops"}, {"seq", 3}, {"base", base}, {"ops", json::array({crdt::EncodeTextOp(*foreign)})}});
   BOOST_TEST(live.Next("error")["problem"]["type"] == "urn:meridian:problem:invalid-op");
+  // Operations without the state they were made on, or made on a state older than the
+  // region's floor (here: nothing at all), are refused; the page then starts afresh.
+  auto next = replica->Insert(*crdt::RegionId::Parse("web-test1"), 0, "!");
+  BOOST_REQUIRE(next.ok());
+  live.Send({{"type", "ops"}, {"seq", 4}, {"ops", json::array({crdt::EncodeTextOp(*next)})}});
+  BOOST_TEST(live.Next("error")["problem"]["type"] == "urn:meridian:problem:invalid-op");
+  live.Send({{"type", "ops"}, {"seq", 5}, {"base", ""}, {"ops", json::array({crdt::EncodeTextOp(*next)})}});
+  BOOST_TEST(live.Next("error")["problem"]["type"] == "urn:meridian:problem:stale-base");
   BOOST_TEST(Body(c.http(1), "note") == ">> hello, world");
   // A plain GET on the live endpoint is told to upgrade.
   BOOST_TEST(c.http(1).Get("/v1/collections/docs/docs/note/live?agent=web-x").status == 426);
   BOOST_TEST(c.http(1).Get("/v1/collections/docs/docs/note/live?agent=us-east").status == 400);
   // SIGTERM with a session open still stops the region promptly and cleanly.
   BOOST_TEST(c.proc(1).Terminate(std::chrono::seconds(5)) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(an_open_session_holds_the_floor_only_as_far_back_as_its_page_has_seen) {
+  Cluster c({"us-east", "eu-west"});
+  DefineDocs(c);
+  auto floor_at = [&](int region) { return Json(c.http(region).Get("/v1/cluster"))["floor"]; };
+  LiveClient live(c.proc(0).url(), "pad", "web-hold1");
+  const json snapshot = live.Next("snapshot");
+  const auto write_elsewhere = [&] {
+    auto r = c.http(1).Send("POST", "/v1/collections/docs/docs/other/ops",
+                            R"({"ops":[{"op":"incr","path":"/n","by":1}]})", "application/json");
+    BOOST_TEST_REQUIRE(r.status < 300, r.body);
+  };
+  // The page has confirmed nothing beyond its snapshot: us-east's floor stays there.
+  for (int i = 0; i < 5; ++i) write_elsewhere();
+  BOOST_TEST_REQUIRE(PollUntil([&] { return c.Converged(); }, kConverge));
+  const auto before = crdt::VersionVector::Decode(snapshot["v"].get<std::string>());
+  BOOST_REQUIRE(before.ok());
+  BOOST_TEST(floor_at(0).value("eu-west", 0) <= before->Get(*crdt::RegionId::Parse("eu-west")));
+  // It is told how far the region has got, confirms it, and the floor follows.
+  const json progress = live.Next("progress");
+  live.Send({{"type", "seen"}, {"v", progress["v"]}});
+  const auto told = crdt::VersionVector::Decode(progress["v"].get<std::string>());
+  BOOST_REQUIRE(told.ok());
+  const uint64_t target = told->Get(*crdt::RegionId::Parse("eu-west"));
+  BOOST_TEST(target > before->Get(*crdt::RegionId::Parse("eu-west")));
+  BOOST_TEST(PollUntil(
+      [&] {
+        write_elsewhere();  // the floor moves with commits
+        return floor_at(0).value("eu-west", 0) >= target;
+      },
+      kConverge));
+}
+
+uint64_t TombstonesCollected(testsupport::HttpClient& h) {
+  const std::string body = h.Get("/metrics").body;
+  const std::string name = "\nmeridian_text_tombstones_collected_total ";
+  const size_t at = body.find(name);
+  return at == std::string::npos ? 0 : std::stoull(body.substr(at + name.size()));
+}
+
+BOOST_AUTO_TEST_CASE(text_tombstones_are_collected_once_every_region_has_seen_them) {
+  Cluster c({"us-east", "eu-west", "ap-south"});
+  DefineDocs(c);
+  const auto send = [&](int region, const json& ops) {
+    return c.http(region).Send("POST", "/v1/collections/docs/docs/memo/ops", json{{"ops", ops}}.dump(),
+                               "application/json");
+  };
+  // 4,000 characters, 3,000 of them deleted: tombstones no future operation can need once
+  // all three regions have them.
+  auto r = send(0, json::array({{{"op", "insert"}, {"path", "/body"}, {"index", 0}, {"text", std::string(4000, 'x')}},
+                                {{"op", "delete"}, {"path", "/body"}, {"index", 500}, {"count", 3000}}}));
+  BOOST_TEST_REQUIRE(r.status == 201, r.body);
+  // Typing goes on at every region; each write may collect what has become stable.
+  int writes = 0;
+  const bool collected = PollUntil(
+      [&] {
+        const int region = writes % 3;
+        auto w = send(region, json::array({{{"op", "insert"}, {"path", "/body"}, {"index", 0}, {"text", "a"}}}));
+        BOOST_TEST_REQUIRE(w.status == 200, w.body);
+        ++writes;
+        for (int i = 0; i < 3; ++i) {
+          if (TombstonesCollected(c.http(i)) < 2999) return false;
+        }
+        return true;
+      },
+      kConverge);
+  BOOST_TEST_MESSAGE("tombstones collected at every region after " << writes << " writes");
+  BOOST_TEST_REQUIRE(collected);
+  BOOST_TEST_REQUIRE(PollUntil([&] { return c.Converged(); }, kConverge));
+  const std::string expected = std::string(writes, 'a') + std::string(1000, 'x');
+  for (int i = 0; i < 3; ++i) BOOST_TEST(Body(c.http(i), "memo") == expected, "region " << i);
+  // A page attached now loads the collected state, and its edit reaches every region.
+  LiveClient live(c.proc(2).url(), "memo", "web-late1");
+  const json snapshot = live.Next("snapshot");
+  auto replica = crdt::Text::Decode(snapshot["state"]);
+  BOOST_REQUIRE(replica.ok());
+  BOOST_TEST(replica->Value() == expected);
+  BOOST_TEST(replica->tombstone_count() < 10u);
+  auto op = replica->Insert(*crdt::RegionId::Parse("web-late1"), 700, "!");
+  BOOST_REQUIRE(op.ok());
+  live.Send({{"type", "ops"}, {"seq", 1}, {"base", snapshot["v"]}, {"ops", json::array({crdt::EncodeTextOp(*op)})}});
+  BOOST_TEST(live.Next("ack")["seq"] == 1);
+  BOOST_TEST_REQUIRE(PollUntil([&] { return c.Converged(); }, kConverge));
+  for (int i = 0; i < 3; ++i) BOOST_TEST(Body(c.http(i), "memo") == replica->Value(), "region " << i);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
