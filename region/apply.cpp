@@ -1,4 +1,5 @@
 // Replication inside a region: serving pulls from peers and applying their changes.
+#include <algorithm>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -156,7 +157,14 @@ Result<ApplyResult> Node::ApplyRemote(const crdt::RegionId& from, std::vector<Ch
 
 Status Node::ApplyChange(WriteTxn& txn, Change c, ApplyResult* result) {
   // Validate before anything is written: a job writes nothing when it fails.
-  if (c.kind == ChangeKind::kDefine) {
+  if (c.kind == ChangeKind::kPurge) {
+    if (!c.collection.empty() || !c.key.empty() || !c.body.empty()) {
+      return Status::InvalidArgument("invalid-change", "change " + c.dot.ToString() + ": bad purge");
+    }
+    c.lsn = txn.NextLsn();
+    size_t removed = 0;
+    MERIDIAN_RETURN_IF_ERROR(ApplyPurge(txn, c, &removed));
+  } else if (c.kind == ChangeKind::kDefine) {
     MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(c.collection));
     auto def = crdt::ParseJson(c.body);
     if (!def.ok() || !def->is_object()) {
@@ -222,6 +230,56 @@ Status Node::ApplyDocChange(WriteTxn& txn, Change& c, ApplyResult* result) {
   MERIDIAN_RETURN_IF_ERROR(StorageFailure(txn.store().SaveDoc(c.collection, c.key, next)));
   txn.AddLiveDocs((next.value ? 1 : 0) - (was_live ? 1 : 0));
   return Status::Ok();
+}
+
+// Every region applies a purge after everything in its context (causal delivery), so the
+// rows it removes are the same everywhere: deleted, no state, nothing beyond the purged
+// vector in their context.
+Status Node::ApplyPurge(WriteTxn& txn, const Change& c, size_t* removed) {
+  crdt::VersionVector purged = txn.state().purged;
+  purged.Join(c.ctx);
+  auto rows = txn.store().EmptyCrdtDocs();
+  if (!rows.ok()) return StorageFailure(rows.status());
+  for (const auto& r : *rows) {
+    if (!r.ctx.LessOrEqual(purged)) continue;
+    MERIDIAN_RETURN_IF_ERROR(StorageFailure(txn.store().DeleteCrdtDoc(r.collection, r.key)));
+    ++*removed;
+  }
+  MERIDIAN_RETURN_IF_ERROR(StorageFailure(txn.store().SetMeta("purged", purged.Encode())));
+  txn.AddPurged(purged);
+  return Status::Ok();
+}
+
+Result<size_t> Node::Purge() {
+  MERIDIAN_RETURN_IF_ERROR(CheckWritable());
+  const crdt::VersionVector stable = Stable();
+  size_t removed = 0;
+  Status status = writer_->Run([&](WriteTxn& txn) -> Status {
+    removed = 0;
+    crdt::VersionVector purged = txn.state().purged;
+    purged.Join(stable);
+    auto rows = txn.store().EmptyCrdtDocs();
+    if (!rows.ok()) return rows.status();
+    if (std::none_of(rows->begin(), rows->end(), [&](const Store::EmptyCrdtRow& r) {
+          return r.ctx.LessOrEqual(purged);
+        })) {
+      return Status::Ok();  // nothing to collect: no change
+    }
+    auto hlc = hlc_->Now();
+    if (!hlc.ok()) return hlc.status();
+    Change c;
+    c.dot = {options_.region, txn.NextLocalSeq()};
+    c.hlc = *hlc;
+    c.kind = ChangeKind::kPurge;
+    c.ctx = stable;
+    c.lsn = txn.NextLsn();
+    MERIDIAN_RETURN_IF_ERROR(ApplyPurge(txn, c, &removed));
+    MERIDIAN_RETURN_IF_ERROR(txn.store().AppendChange(c));
+    txn.MarkApplied(c.dot);
+    return Status::Ok();
+  });
+  if (!status.ok()) return status;
+  return removed;
 }
 
 Status Node::ApplyDefine(WriteTxn& txn, const Change& c) {

@@ -132,6 +132,13 @@ Result<WriteAck> Node::Ops(const WriteRequest& request, const std::string& idemp
 
 namespace {
 
+// A crdt document's row with its context as every region sees it: without what was purged.
+Result<std::optional<DocRow>> LoadCrdtRow(WriteTxn& txn, const std::string& collection, const std::string& key) {
+  auto row = txn.store().LoadCrdtDoc(collection, key);
+  if (row.ok() && *row && !txn.state().purged.empty()) (*row)->ctx = (*row)->ctx.Beyond(txn.state().purged);
+  return row;
+}
+
 // Applies a logged ops change to `doc` (as ApplyOpsChange did when it first arrived).
 Status ApplyDelta(DocCrdt& doc, const Change& c) {
   const json body = json::parse(c.body, nullptr, /*allow_exceptions=*/false);
@@ -301,7 +308,7 @@ Status Node::LocalOps(WriteTxn& txn, const WriteRequest& request, const json* op
       return Status::Ok();
     }
   }
-  auto loaded = txn.store().LoadCrdtDoc(request.collection, request.key);
+  auto loaded = LoadCrdtRow(txn, request.collection, request.key);
   if (!loaded.ok()) return loaded.status();
   const std::optional<DocRow>& row = *loaded;
   MERIDIAN_RETURN_IF_ERROR(internal::CheckIfMatch(request.if_match, row, request.key));
@@ -377,7 +384,7 @@ Status Node::ApplyOpsChange(WriteTxn& txn, Change& c, ApplyResult* result) {
     if (!op.ok()) return bad(op.status().message());
     ops.push_back(std::move(op).value());
   }
-  auto loaded = txn.store().LoadCrdtDoc(c.collection, c.key);
+  auto loaded = LoadCrdtRow(txn, c.collection, c.key);
   if (!loaded.ok()) return loaded.status();
   const std::optional<DocRow>& row = *loaded;
   int deltas = 0;
@@ -394,6 +401,7 @@ Status Node::ApplyOpsChange(WriteTxn& txn, Change& c, ApplyResult* result) {
   crdt::VersionVector ctx = c.ctx;
   if (row) ctx.Join(row->ctx);
   ctx.Add(c.dot);
+  ctx = ctx.Beyond(txn.state().purged);
   // The row reports the newest operation by (hlc, origin), the same everywhere.
   const bool newer = !row || row->hlc < c.hlc || (row->hlc == c.hlc && row->dot.origin < c.dot.origin);
   DocRow next = CrdtRow(*doc, DefinitionOf(c.collection), std::move(ctx), newer ? c.dot : row->dot,

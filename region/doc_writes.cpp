@@ -180,6 +180,7 @@ const char* ChangeKindName(ChangeKind kind) {
     case ChangeKind::kDelete: return "delete";
     case ChangeKind::kDefine: return "define";
     case ChangeKind::kOps: return "ops";
+    case ChangeKind::kPurge: return "purge";
   }
   return "unknown";
 }

@@ -129,6 +129,13 @@ Status Node::Init() {
       state.floor = state.applied;  // nothing promised yet: the safe upper bound
     }
     stability_ = std::make_unique<Stability>(options_.region, std::move(peer_ids), state.floor);
+    auto purged = store->GetMeta("purged");
+    if (!purged.ok()) return purged.status();
+    if (*purged) {
+      auto vv = crdt::VersionVector::Decode(**purged);
+      if (!vv.ok()) return Status::Internal("stored purge vector is corrupt: " + vv.status().message());
+      state.purged = std::move(vv).value();
+    }
   }
 
   readers_ = std::make_unique<internal::ReadPool>();
@@ -275,7 +282,8 @@ Result<Document> Node::Get(const std::string& collection, const std::string& key
   if (!*row || !(*row)->value) {
     return Status::NotFound("not-found", "no document '" + key + "' in collection '" + collection + "'");
   }
-  const DocRow& r = **row;
+  DocRow& r = **row;
+  if (policy == Policy::kCrdt) r.ctx = r.ctx.Beyond(writer_->Committed().purged);
   Document doc{key, *r.value, VersionToken(r.ctx), r.hlc, r.dot.origin, false, "", 0};
   if (policy == Policy::kManual && r.state) {
     auto siblings = SiblingsJson(*reader, r, def.max_siblings, &doc.siblings_total);
@@ -299,7 +307,9 @@ Result<DocPage> Node::List(const std::string& collection, const std::string& pre
                    : reader->ListDocs(collection, prefix, after, limit + 1);
   if (!rows.ok()) return rows.status();
   DocPage page;
+  const crdt::VersionVector purged = crdt ? writer_->Committed().purged : crdt::VersionVector();
   for (auto& [key, r] : *rows) {
+    if (crdt) r.ctx = r.ctx.Beyond(purged);
     if (static_cast<int>(page.docs.size()) == limit) {
       page.next = page.docs.back().key;
       break;
@@ -342,7 +352,15 @@ Result<DigestInfo> Node::Digest() {
   if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
   const TxnState committed = writer_->Committed();
   auto reader = readers_->Acquire();
-  auto digests = reader->ComputeDigests();
+  auto purged_meta = reader->GetMeta("purged");
+  if (!purged_meta.ok()) return purged_meta.status();
+  crdt::VersionVector purged;
+  if (*purged_meta) {
+    auto vv = crdt::VersionVector::Decode(**purged_meta);
+    if (!vv.ok()) return Status::Internal("stored purge vector is corrupt");
+    purged = std::move(vv).value();
+  }
+  auto digests = reader->ComputeDigests(purged);
   if (!digests.ok()) return digests.status();
   return DigestInfo{digests->all, digests->collections, committed.applied};
 }
@@ -357,10 +375,17 @@ NodeStats Node::Stats() const {
   s.applied = committed.applied;
   s.hlc = hlc_->Last();
   s.text_tombstones_collected = text_tombstones_collected_.load();
+  s.purged = committed.purged;
+  if (!closed_) {
+    auto reader = readers_->Acquire();
+    auto n = reader->CountEmptyCrdtDocs();
+    s.empty_crdt_docs = n.ok() ? *n : -1;
+  }
   return s;
 }
 
 FloorReport Node::Floor() {
+  MaybePurge();
   const TxnState committed = writer_->Committed();
   return {committed.floor, committed.applied.Get(options_.region)};
 }
@@ -372,5 +397,18 @@ void Node::RaiseFloor(uint64_t hold, const crdt::VersionVector& base) { stabilit
 void Node::ReleaseFloor(uint64_t hold, int after_ms) { stability_->Release(hold, after_ms); }
 
 crdt::VersionVector Node::Stable() { return stability_->Stable(Applied()); }
+
+void Node::MaybePurge() {
+  if (options_.purge_every_ms <= 0) return;
+  // One region purges (the others would purge the same rows): the one with the smallest id.
+  for (const auto& p : options_.peers) {
+    if (p.id < options_.region) return;
+  }
+  const uint64_t now = hlc_->PhysicalMs();
+  uint64_t last = last_purge_ms_.load();
+  if (now < last + static_cast<uint64_t>(options_.purge_every_ms)) return;
+  if (!last_purge_ms_.compare_exchange_strong(last, now)) return;
+  (void)Purge();  // a failure is retried at the next turn
+}
 
 }  // namespace region

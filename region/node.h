@@ -63,6 +63,8 @@ struct NodeOptions {
   size_t crdt_snapshot_bytes = 256 * 1024;  // crdt documents with a larger state are saved
   int crdt_max_deltas = 64;                 // whole only every this many writes
   uint64_t text_mark_every_ms = 250;        // text marks (see SaveCrdt) at most this often
+  int purge_every_ms = 10'000;              // Purge() from the pullers at most this often, by the
+                                            // region with the smallest id (0: never by itself)
   std::vector<PeerConfig> peers;
   Transport* transport = nullptr;        // not owned; nullptr: no puller threads (the
                                          // caller drives Pull/ApplyRemote itself)
@@ -112,6 +114,8 @@ struct NodeStats {
   crdt::Hlc hlc;
   crdt::VersionVector applied;
   uint64_t text_tombstones_collected = 0;  // since start
+  crdt::VersionVector purged;              // dots dropped from crdt documents' contexts
+  int64_t empty_crdt_docs = 0;             // rows kept for deleted crdt documents
 };
 
 class Node {
@@ -189,6 +193,12 @@ class Node {
   void RaiseFloor(uint64_t hold, const crdt::VersionVector& base);
   void ReleaseFloor(uint64_t hold, int after_ms = 0);
   crdt::VersionVector Stable();
+  // Drops the rows of deleted crdt documents (no value, no state) whose causal context is
+  // stable, with a change every region applies: contexts then leave out every dot of the
+  // purged vector, everywhere, so regions that collected at different moments stay equal
+  // (the digest and version tokens read contexts that way). Returns the rows removed here;
+  // makes no change when there is nothing to collect.
+  crdt::Result<size_t> Purge();
 
   // The conflict log.
   crdt::Result<ConflictPage> Conflicts(const ConflictQuery& query);
@@ -232,6 +242,9 @@ class Node {
   crdt::Status ApplyChange(WriteTxn& txn, Change change, ApplyResult* result);
   crdt::Status ApplyDocChange(WriteTxn& txn, Change& change, ApplyResult* result);
   crdt::Status ApplyDefine(WriteTxn& txn, const Change& change);
+  crdt::Status ApplyPurge(WriteTxn& txn, const Change& change, size_t* removed);
+  std::atomic<uint64_t> last_purge_ms_{0};
+  void MaybePurge();
   // The row a merge state is stored as under a collection's policy (see policies.cpp).
   struct PolicyView {
     DocRow row;

@@ -197,6 +197,11 @@ Status Store::Prepare() {
       {&digest_crdt_rows_,
        "SELECT collection, key, coalesce(value, ''), value IS NULL, hlc, origin, seq, ctx, "
        "'' FROM crdt_docs ORDER BY collection, key"},
+      {&empty_crdt_,
+       "SELECT d.collection, d.key, d.ctx FROM crdt_docs d WHERE d.value IS NULL AND NOT EXISTS("
+       "SELECT 1 FROM crdt_states s WHERE s.collection = d.collection AND s.key = d.key)"},
+      {&delete_crdt_, "DELETE FROM crdt_docs WHERE collection = ?1 AND key = ?2"},
+      {&count_empty_crdt_, "SELECT count(*) FROM crdt_docs WHERE value IS NULL"},
       {&get_idem_, "SELECT request, response FROM idempotency WHERE key = ?1"},
       {&put_idem_, "INSERT OR REPLACE INTO idempotency(key, request, response, at) VALUES(?1, ?2, ?3, ?4)"},
       {&expire_idem_, "DELETE FROM idempotency WHERE at < ?1"},
@@ -385,6 +390,32 @@ Status Store::ClearCrdtDeltas(const std::string& collection, const std::string& 
   return clear_crdt_deltas_.Bind(1, collection).Bind(2, key).Run();
 }
 
+Result<std::vector<Store::EmptyCrdtRow>> Store::EmptyCrdtDocs() {
+  std::vector<EmptyCrdtRow> out;
+  while (true) {
+    auto row = empty_crdt_.Step();
+    if (!row.ok()) {
+      empty_crdt_.Reset();
+      return row.status();
+    }
+    if (!*row) break;
+    auto ctx = crdt::VersionVector::Decode(empty_crdt_.TextView(2));
+    if (!ctx.ok()) {
+      empty_crdt_.Reset();
+      return Status::Internal("stored causal context is corrupt");
+    }
+    out.push_back({empty_crdt_.Text(0), empty_crdt_.Text(1), std::move(ctx).value()});
+  }
+  empty_crdt_.Reset();
+  return out;
+}
+
+Status Store::DeleteCrdtDoc(const std::string& collection, const std::string& key) {
+  MERIDIAN_RETURN_IF_ERROR(clear_crdt_state_.Bind(1, collection).Bind(2, key).Run());
+  MERIDIAN_RETURN_IF_ERROR(clear_crdt_deltas_.Bind(1, collection).Bind(2, key).Run());
+  return delete_crdt_.Bind(1, collection).Bind(2, key).Run();
+}
+
 Result<std::vector<std::pair<std::string, DocRow>>> Store::ListCrdtDocs(const std::string& collection,
                                                                        const std::string& prefix,
                                                                        const std::string& after, int limit) {
@@ -514,6 +545,8 @@ Status Store::ResolveConflict(int64_t id, const std::string& status, const std::
 
 Result<int64_t> Store::CountConflicts() { return ScalarInt(count_conflicts_); }
 
+Result<int64_t> Store::CountEmptyCrdtDocs() { return ScalarInt(count_empty_crdt_); }
+
 Status Store::SupersedeConflicts(const std::string& collection, const std::string& key,
                                  const std::string& resolution) {
   return supersede_conflicts_.Bind(1, collection).Bind(2, key).Bind(3, resolution).Run();
@@ -619,7 +652,7 @@ Result<std::vector<std::string>> Store::ImplicitCollections() {
   return out;
 }
 
-Result<Store::Digests> Store::ComputeDigests() {
+Result<Store::Digests> Store::ComputeDigests(const crdt::VersionVector& purged) {
   // Per collection: its definition first (if any), then its rows in key order.
   auto defs = LoadCollections();
   if (!defs.ok()) return defs.status();
@@ -649,7 +682,19 @@ Result<Store::Digests> Store::ComputeDigests() {
       if (!*row) break;
       auto& e = engine(rows->Text(0));
       field(e, table);
-      for (int col = 1; col <= 8; ++col) field(e, rows->TextView(col));
+      for (int col = 1; col <= 8; ++col) {
+        if (col == 7 && rows == &digest_crdt_rows_ && !purged.empty()) {
+          // What was purged is gone from the context everywhere, whenever each row was written.
+          auto ctx = crdt::VersionVector::Decode(rows->TextView(col));
+          if (!ctx.ok()) {
+            rows->Reset();
+            return Status::Internal("stored causal context is corrupt");
+          }
+          field(e, ctx->Beyond(purged).Encode());
+          continue;
+        }
+        field(e, rows->TextView(col));
+      }
     }
     rows->Reset();
   }

@@ -114,6 +114,14 @@ class Store {
   crdt::Status ClearCrdtDeltas(const std::string& collection, const std::string& key);
   crdt::Result<std::vector<std::pair<std::string, DocRow>>> ListCrdtDocs(
       const std::string& collection, const std::string& prefix, const std::string& after, int limit);
+  // Deleted crdt documents with no state left: (collection, key, causal context).
+  struct EmptyCrdtRow {
+    std::string collection, key;
+    crdt::VersionVector ctx;
+  };
+  crdt::Result<std::vector<EmptyCrdtRow>> EmptyCrdtDocs();
+  crdt::Status DeleteCrdtDoc(const std::string& collection, const std::string& key);
+  crdt::Result<int64_t> CountEmptyCrdtDocs();
 
   // idempotency keys
   crdt::Result<std::optional<std::pair<std::string, std::string>>> GetIdempotent(const std::string& key);
@@ -158,7 +166,8 @@ class Store {
     std::string all;
     std::vector<std::pair<std::string, std::string>> collections;
   };
-  crdt::Result<Digests> ComputeDigests();
+  // `purged`: dots dropped from crdt documents' contexts (region/node.h, Purge).
+  crdt::Result<Digests> ComputeDigests(const crdt::VersionVector& purged);
 
   internal::Db& db() { return *db_; }
 
@@ -178,7 +187,7 @@ class Store {
   internal::Stmt load_collections_, save_collection_, implicit_collections_, digest_rows_;
   internal::Stmt load_crdt_, save_crdt_, list_crdt_, digest_crdt_rows_;
   internal::Stmt save_crdt_lazy_, add_crdt_delta_, crdt_deltas_, clear_crdt_deltas_, save_crdt_state_,
-      clear_crdt_state_;
+      clear_crdt_state_, empty_crdt_, delete_crdt_, count_empty_crdt_;
   internal::Stmt get_idem_, put_idem_, expire_idem_, has_docs_;
 };
 

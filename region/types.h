@@ -20,6 +20,7 @@ enum class ChangeKind : int {
   kDelete = 3,  // body: empty
   kDefine = 4,  // body: collection definition; collection = its name, key = ""
   kOps = 5,     // body: {"ops": [crdt::CrdtOp, ...]} on a document of a crdt collection
+  kPurge = 6,   // body: empty; collection, key: ""; ctx: the stable vector purged (Node::Purge)
 };
 const char* ChangeKindName(ChangeKind kind);
 

@@ -42,7 +42,7 @@ Result<Change> DecodeChange(const json& e) {
   c.collection = e[3].get<std::string>();
   c.key = e[4].get<std::string>();
   const int kind = e[5].get<int>();
-  if (kind < static_cast<int>(ChangeKind::kPut) || kind > static_cast<int>(ChangeKind::kOps)) return Bad("kind");
+  if (kind < static_cast<int>(ChangeKind::kPut) || kind > static_cast<int>(ChangeKind::kPurge)) return Bad("kind");
   c.kind = static_cast<ChangeKind>(kind);
   auto ctx = crdt::VersionVector::Decode(e[6].get<std::string>());
   if (!ctx.ok()) return Bad("context");

@@ -48,6 +48,7 @@ struct TxnState {
   uint64_t persisted_hwm = 0;    // HLC high-water mark as stored in meta
   uint64_t persisted_seq = 0;    // local_seq as stored in applied
   crdt::VersionVector floor;     // the floor this region promises (region/stability.h), as stored
+  crdt::VersionVector purged;    // dots dropped from crdt documents' contexts (Node::Purge)
 };
 
 // A job's view of the open transaction.
@@ -63,6 +64,7 @@ class WriteTxn {
   void AddConflict() { ++state_.conflicts; }
   void MarkDefinitionsChanged() { ++state_.definitions; }
   void SetFloor(crdt::VersionVector floor) { state_.floor = std::move(floor); }
+  void AddPurged(const crdt::VersionVector& purged) { state_.purged.Join(purged); }
   // Records what the finalizer stored, so that it stores only what changed.
   void NotePersisted(uint64_t hwm, uint64_t seq) {
     state_.persisted_hwm = hwm;

@@ -304,6 +304,7 @@ Reply Api::Changes(Request& r) {
       case region::ChangeKind::kPatch: body += ",\"key\":" + JsonQuote(c.key) + ",\"patch\":" + c.body; break;
       case region::ChangeKind::kDelete: body += ",\"key\":" + JsonQuote(c.key); break;
       case region::ChangeKind::kDefine: body += ",\"definition\":" + c.body; break;
+      case region::ChangeKind::kPurge: break;  // the context says what was purged
       case region::ChangeKind::kOps:  // the body is {"ops":[...]}: splice its member
         body += ",\"key\":" + JsonQuote(c.key) + "," + c.body.substr(1, c.body.size() - 2);
         break;

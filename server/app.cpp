@@ -69,6 +69,9 @@ void MeridianApp::defineOptions(Poco::Util::OptionSet& options) {
   add("debug-clock-offset-ms", "MS", "testing only: run this region's clock MS ahead (or behind, if negative)");
   add("plugin", "PATH", "a merge-callback plugin (shared library) to load (repeatable)", true);
   add("merge-budget-ms", "MS", "time a merge callback may take before the last writer wins (default 100)");
+  add("purge-every-ms", "MS",
+      "how often the region with the smallest id drops deleted crdt documents every region has seen "
+      "(default 10000; 0: never)");
   add("web-root", "DIR", "directory of the demo app served at /ui/ (default: the source tree's web/)");
 }
 
@@ -138,6 +141,7 @@ int MeridianApp::main(const std::vector<std::string>& args) {
   region::NodeOptions nopts;
   nopts.registry = &registry;
   nopts.merge_budget_ms = cfg.merge_budget_ms;
+  nopts.purge_every_ms = cfg.purge_every_ms;
   nopts.region = cfg.region;
   nopts.data_dir = cfg.data_dir;
   nopts.durability = cfg.durability;

@@ -125,7 +125,8 @@ Result<ServerConfig> ResolveConfig(const RawSettings& flags) {
   static const char* kKnown[] = {"region",         "listen",         "data-dir",     "peer",
                                  "cluster-secret-file", "durability", "max-batch",    "max-body-bytes",
                                  "http-threads",   "log-level",      "max-clock-offset-ms",
-                                 "debug-clock-offset-ms", "plugin", "merge-budget-ms", "web-root"};
+                                 "debug-clock-offset-ms", "plugin", "merge-budget-ms", "web-root",
+                                 "purge-every-ms"};
   for (const auto& [k, _] : all) {
     if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown)) {
       return Bad(k, "unknown setting");
@@ -187,6 +188,11 @@ Result<ServerConfig> ResolveConfig(const RawSettings& flags) {
     cfg.merge_budget_ms = static_cast<int>(*n);
   }
   if (auto v = last("web-root")) cfg.web_root = *v;
+  if (auto v = last("purge-every-ms")) {
+    auto n = ParseInt("purge-every-ms", *v, 0, 86'400'000);
+    if (!n.ok()) return n.status();
+    cfg.purge_every_ms = static_cast<int>(*n);
+  }
   if (!cfg.peers.empty() && cfg.cluster_secret_file.empty()) {
     return Bad("cluster-secret-file", "is required when peers are configured (peers sign replication requests)");
   }

@@ -44,6 +44,7 @@ struct ServerConfig {
   int64_t debug_clock_offset_ms = 0;  // testing only: shifts this process's clock
   std::vector<std::string> plugins;   // merge-callback libraries to load
   int merge_budget_ms = 100;
+  int purge_every_ms = 10'000;  // region/node.h NodeOptions::purge_every_ms
   std::string web_root = MERIDIAN_WEB_ROOT;  // the demo app's files, served at /ui/
 };
 

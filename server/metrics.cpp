@@ -91,6 +91,9 @@ std::string Metrics::Render(const region::NodeStats& node, const region::Cluster
          "stable, since start.\n";
   out += "# TYPE meridian_text_tombstones_collected_total counter\n";
   out += "meridian_text_tombstones_collected_total " + std::to_string(node.text_tombstones_collected) + "\n";
+  out += "# HELP meridian_crdt_deleted_documents Rows kept for deleted crdt documents (purged once stable).\n";
+  out += "# TYPE meridian_crdt_deleted_documents gauge\n";
+  out += "meridian_crdt_deleted_documents " + std::to_string(node.empty_crdt_docs) + "\n";
   out += "# HELP meridian_refusing_writes 1 while this region's clock is ahead of a majority of peers.\n";
   out += "# TYPE meridian_refusing_writes gauge\n";
   out += std::string("meridian_refusing_writes ") + (cluster.refusing_writes ? "1" : "0") + "\n";

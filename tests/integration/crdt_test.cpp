@@ -206,4 +206,59 @@ BOOST_AUTO_TEST_CASE(a_concurrent_add_survives_a_remove_made_during_a_partition)
   }
 }
 
+int64_t DeletedRows(testsupport::HttpClient& h) {
+  const std::string body = h.Get("/metrics").body;
+  const std::string name = "\nmeridian_crdt_deleted_documents ";
+  const size_t at = body.find(name);
+  return at == std::string::npos ? -1 : std::stoll(body.substr(at + name.size()));
+}
+
+BOOST_AUTO_TEST_CASE(deleted_documents_are_purged_once_every_region_has_seen_the_delete) {
+  Cluster c({"us-east", "eu-west", "ap-south"}, {"--purge-every-ms=200"});
+  DefinePosts(c.http(0));
+  BOOST_TEST_REQUIRE(PollUntil([&] { return c.Converged(); }, std::chrono::seconds(20)));
+  for (int i = 0; i < 20; ++i) {
+    const std::string key = "p" + std::to_string(i);
+    BOOST_TEST_REQUIRE(Ops(c.http(i % 3), key, {{{"op", "add"}, {"path", "/tags"}, {"value", i}}}).status == 201);
+    BOOST_TEST_REQUIRE(Ops(c.http(i % 3), key, {{{"op", "set"}, {"path", "/title"}, {"value", "t"}}}).status == 200);
+  }
+  BOOST_TEST_REQUIRE(PollUntil([&] { return c.Converged(); }, std::chrono::seconds(20)));
+  // Half are deleted; one region is cut off meanwhile, so nothing can be purged until it
+  // has seen the deletes.
+  c.Partition(0, 2);
+  c.Partition(1, 2);
+  for (int i = 0; i < 10; ++i) {
+    BOOST_TEST_REQUIRE(c.http(i % 2).Delete("/v1/collections/posts/docs/p" + std::to_string(i)).status == 200);
+  }
+  BOOST_TEST_REQUIRE(PollUntil([&] { return DeletedRows(c.http(0)) == 10 && DeletedRows(c.http(1)) == 10; },
+                               std::chrono::seconds(20)));
+  // A document deleted at ap-south while cut off and written concurrently elsewhere comes back
+  // (update beats delete), and is not purged.
+  BOOST_TEST_REQUIRE(c.http(2).Delete("/v1/collections/posts/docs/p15").status == 200);
+  BOOST_TEST_REQUIRE(Ops(c.http(0), "p15", {{{"op", "add"}, {"path", "/tags"}, {"value", "late"}}}).status == 200);
+  BOOST_TEST(DeletedRows(c.http(0)) == 10);  // the rows stay while ap-south has not seen them
+  c.HealAll();
+  BOOST_TEST(PollUntil(
+      [&] {
+        for (size_t i = 0; i < c.size(); ++i) {
+          if (DeletedRows(c.http(i)) != 0) return false;
+        }
+        return c.Converged();
+      },
+      std::chrono::seconds(30)));
+  for (size_t i = 0; i < c.size(); ++i) {
+    BOOST_TEST(c.http(i).Get("/v1/collections/posts/docs/p3").status == 404);
+    BOOST_TEST(Json(c.http(i).Get("/v1/collections/posts/docs/p15"))["value"]["tags"] == json({"late"}));
+  }
+  // A purged document can be written again, everywhere alike.
+  BOOST_TEST_REQUIRE(Ops(c.http(1), "p3", {{{"op", "add"}, {"path", "/tags"}, {"value", "again"}}}).status == 201);
+  BOOST_TEST(PollUntil([&] { return c.Converged(); }, std::chrono::seconds(20)));
+  const std::string version = Json(c.http(0).Get("/v1/collections/posts/docs/p3"))["version"];
+  for (size_t i = 0; i < c.size(); ++i) {
+    auto doc = Json(c.http(i).Get("/v1/collections/posts/docs/p3"));
+    BOOST_TEST(doc["value"]["tags"] == json({"again"}));
+    BOOST_TEST(doc["version"] == version);  // the same version token at every region
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -102,7 +102,9 @@ std::optional<json> OracleView(const std::vector<Change>& writes) {
 // The crdt collection from first principles: an operation is dead when a causally later
 // operation on its path (or an enclosing one) removed or superseded it. Counters sum their
 // live increments, sets hold the elements of live adds, registers show their newest live set.
-json CrdtOracle(const std::vector<Change>& changes) {
+// `purged_at`: the purged vector of each change's origin when it made the change: a change's
+// context leaves those dots out (Node::Purge), though they are all in its causal past.
+json CrdtOracle(const std::vector<Change>& changes, const std::map<crdt::Dot, crdt::VersionVector>& purged_at) {
   struct Op {
     json op;
     const Change* change;
@@ -112,8 +114,11 @@ json CrdtOracle(const std::vector<Change>& changes) {
     const json body = json::parse(c.body);  // named: a range-for must not iterate a temporary's member
     for (const auto& o : body["ops"]) ops.push_back({o, &c});
   }
-  auto covers = [](const Op& later, const Op& earlier) {
-    if (!later.change->ctx.Contains(earlier.change->dot)) return false;
+  auto covers = [&](const Op& later, const Op& earlier) {
+    auto purged = purged_at.find(later.change->dot);
+    const bool seen = later.change->ctx.Contains(earlier.change->dot) ||
+                      (purged != purged_at.end() && purged->second.Contains(earlier.change->dot));
+    if (!seen) return false;
     const json& lp = later.op["path"];
     const json& ep = earlier.op["path"];
     const std::string kind = later.op["op"];
@@ -249,6 +254,7 @@ class Simulation {
       o.crdt_snapshot_bytes = 1;   // every crdt state is saved lazily: snapshots and deltas
       o.crdt_max_deltas = static_cast<int>(rng_() % 4);
       o.text_mark_every_ms = 0;    // simulated time barely moves: mark at every write
+      o.purge_every_ms = 0;        // the driver purges, at any region (concurrent purges too)
       for (size_t j = 0; j < regions; ++j) {
         if (j != i) o.peers.push_back({*crdt::RegionId::Parse(names[j]), ""});  // no transport: the driver pulls
       }
@@ -287,6 +293,8 @@ class Simulation {
         PullSomewhere();
       } else if (roll < 90) {
         DeliverSomething();
+      } else if (roll < 92 && crdt_) {
+        PurgeSomewhere();
       } else if (roll < 95) {
         Advance(static_cast<int64_t>(rng_() % 50));
       } else if (roll < 98) {
@@ -343,13 +351,13 @@ class Simulation {
     BOOST_REQUIRE(log.ok());
     std::map<std::pair<std::string, std::string>, std::vector<Change>> by_doc;
     for (auto& c : log->changes) {
-      if (c.kind != ChangeKind::kDefine) by_doc[{c.collection, c.key}].push_back(c);
+      if (c.kind != ChangeKind::kDefine && c.kind != ChangeKind::kPurge) by_doc[{c.collection, c.key}].push_back(c);
     }
     BOOST_TEST_REQUIRE(log->changes.size() == writes_);
     if (crdt_) {
       int64_t total = 0;
       for (const auto& [doc, changes] : by_doc) {
-        const json expected = CrdtOracle(changes);
+        const json expected = CrdtOracle(changes, purged_at_);
         const std::string text = TextOracle(changes);
         // The digest stands for states by their contexts: compare the states themselves,
         // texts by version and value (regions that collected tombstones at different
@@ -400,6 +408,22 @@ class Simulation {
     for (const auto& [path, version] : doc->Texts()) texts.push_back({path, version.Encode(), doc->TextAt(path)->Value()});
     return doc->EncodeUnder({}, /*with_text=*/false).dump() + texts.dump();
   }
+
+  void PurgeSomewhere() {
+    Region& r = regions_[rng_() % regions_.size()];
+    auto removed = r.node->Purge();
+    if (!removed.ok()) {
+      // A region whose clock runs ahead refuses local writes; nothing else may fail.
+      BOOST_TEST_REQUIRE(removed.status().reason() == "clock-skew", removed.status().ToString());
+      return;
+    }
+    if (*removed > 0) {
+      ++writes_;
+      purged_rows_ += *removed;
+    }
+  }
+  uint64_t purged_rows_ = 0;
+  std::map<crdt::Dot, crdt::VersionVector> purged_at_;
 
   uint64_t text_tombstones_collected() const {
     uint64_t n = 0;
@@ -454,8 +478,12 @@ class Simulation {
 
   void LocalOp() {
     Region& r = regions_[rng_() % regions_.size()];
-    region::WriteRequest req{"c", "k" + std::to_string(rng_() % 3), "", std::nullopt};
-    const uint32_t kind = rng_() % 24;
+    region::WriteRequest req{"c", "k" + std::to_string(rng_() % 4), "", std::nullopt};
+    uint32_t kind = rng_() % 24;
+    // k3 holds sets and registers only: deleted, it leaves no state and can be purged
+    // (counters keep their marks and texts their last tombstones).
+    if (req.key == "k3" && kind >= 20) kind = 19;
+    if (req.key == "k3" && kind < 8) kind += 8;
     crdt::Result<region::WriteAck> ack = crdt::Status::Internal("unset");
     json op;
     if (kind >= 20) {
@@ -486,12 +514,14 @@ class Simulation {
       ack = r.node->Delete(req);
       if (!ack.ok() && ack.status().reason() == "not-found") return;
       BOOST_TEST_REQUIRE(ack.ok(), ack.status().ToString());
+      purged_at_[ack->dot] = r.node->Stats().purged;
       ++writes_;
       return;
     }
     req.body = json{{"ops", {op}}}.dump();
     ack = r.node->Ops(req);
     BOOST_TEST_REQUIRE(ack.ok(), ack.status().ToString());
+    purged_at_[ack->dot] = r.node->Stats().purged;
     if (op["op"] == "incr") acked_increments_ += op["by"].get<int64_t>();
     ++writes_;
   }
@@ -631,7 +661,7 @@ BOOST_AUTO_TEST_CASE(regions_converge_to_the_lww_oracle_under_loss_duplication_r
 BOOST_AUTO_TEST_CASE(crdt_counters_are_exact_and_sets_add_wins_under_the_same_faults) {
   if (!std::getenv("TMPDIR")) setenv("TMPDIR", "/dev/shm", 1);
   const auto plan = testsupport::Seeds("crdt sim", static_cast<uint64_t>(SeedCount() / 2));
-  uint64_t conflicts = 0, exact = 0, text_docs = 0, collected = 0;
+  uint64_t conflicts = 0, exact = 0, text_docs = 0, collected = 0, purged = 0;
   for (uint64_t seed = plan.first; seed < plan.first + plan.count; ++seed) {
     BOOST_TEST_CONTEXT("seed " << seed << " (replay with MERIDIAN_SEED=" << seed << ")") {
       std::mt19937_64 shape(seed);
@@ -640,8 +670,10 @@ BOOST_AUTO_TEST_CASE(crdt_counters_are_exact_and_sets_add_wins_under_the_same_fa
       // Settled, everything written so far is stable; the writes that follow collect the
       // text tombstones among it while the faults go on.
       sim.HealAndSettle();
+      sim.PurgeSomewhere();  // settled: every deleted document is stable
       sim.Run(40 + static_cast<int>(shape() % 40));
       collected += sim.text_tombstones_collected();  // restarts reset the counts: a lower bound
+      purged += sim.purged_rows_;
       sim.HealAndSettle();
       sim.Check();
       conflicts += sim.conflicts();
@@ -651,9 +683,11 @@ BOOST_AUTO_TEST_CASE(crdt_counters_are_exact_and_sets_add_wins_under_the_same_fa
   }
   BOOST_TEST_MESSAGE("crdt seeds checked for an exact counter: " << exact << "; conflicts recorded: " << conflicts
                                                                << "; documents with text checked: " << text_docs
-                                                               << "; text tombstones collected: " << collected);
+                                                               << "; text tombstones collected: " << collected
+                                                               << "; deleted documents purged: " << purged);
   // Tombstones are collected by causal stability while the regions keep writing.
   if (plan.count >= 100) BOOST_TEST(collected > 0u);
+  if (plan.count >= 500) BOOST_TEST(purged > 0u);
 }
 
 BOOST_AUTO_TEST_CASE(a_non_commutative_merge_callback_gives_every_region_the_same_value) {
