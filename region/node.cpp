@@ -119,23 +119,13 @@ Status Node::Init() {
   {
     std::vector<crdt::RegionId> peer_ids;
     for (const auto& p : options_.peers) peer_ids.push_back(p.id);
-    auto floor = store->GetMeta("floor");
+    auto floor = store->GetVectorMeta("floor");
     if (!floor.ok()) return floor.status();
-    if (*floor) {
-      auto vv = crdt::VersionVector::Decode(**floor);
-      if (!vv.ok()) return Status::Internal("stored floor is corrupt: " + vv.status().message());
-      state.floor = std::move(vv).value();
-    } else {
-      state.floor = state.applied;  // nothing promised yet: the safe upper bound
-    }
+    state.floor = floor->value_or(state.applied);  // nothing promised yet: the safe upper bound
     stability_ = std::make_unique<Stability>(options_.region, std::move(peer_ids), state.floor);
-    auto purged = store->GetMeta("purged");
+    auto purged = store->GetVectorMeta("purged");
     if (!purged.ok()) return purged.status();
-    if (*purged) {
-      auto vv = crdt::VersionVector::Decode(**purged);
-      if (!vv.ok()) return Status::Internal("stored purge vector is corrupt: " + vv.status().message());
-      state.purged = std::move(vv).value();
-    }
+    state.purged = purged->value_or(crdt::VersionVector());
   }
 
   readers_ = std::make_unique<internal::ReadPool>();
@@ -352,15 +342,9 @@ Result<DigestInfo> Node::Digest() {
   if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
   const TxnState committed = writer_->Committed();
   auto reader = readers_->Acquire();
-  auto purged_meta = reader->GetMeta("purged");
-  if (!purged_meta.ok()) return purged_meta.status();
-  crdt::VersionVector purged;
-  if (*purged_meta) {
-    auto vv = crdt::VersionVector::Decode(**purged_meta);
-    if (!vv.ok()) return Status::Internal("stored purge vector is corrupt");
-    purged = std::move(vv).value();
-  }
-  auto digests = reader->ComputeDigests(purged);
+  auto purged = reader->GetVectorMeta("purged");
+  if (!purged.ok()) return purged.status();
+  auto digests = reader->ComputeDigests(purged->value_or(crdt::VersionVector()));
   if (!digests.ok()) return digests.status();
   return DigestInfo{digests->all, digests->collections, committed.applied};
 }

@@ -280,6 +280,15 @@ Result<std::optional<std::string>> Store::GetMeta(const std::string& k) {
   return out;
 }
 
+Result<std::optional<crdt::VersionVector>> Store::GetVectorMeta(const std::string& k) {
+  auto text = GetMeta(k);
+  if (!text.ok()) return text.status();
+  if (!*text) return std::optional<crdt::VersionVector>();
+  auto vv = crdt::VersionVector::Decode(**text);
+  if (!vv.ok()) return Status::Internal("stored " + k + " vector is corrupt: " + vv.status().message());
+  return std::optional<crdt::VersionVector>(std::move(vv).value());
+}
+
 Status Store::SetMeta(const std::string& k, const std::string& v) {
   return set_meta_.Bind(1, k).Bind(2, v).Run();
 }

@@ -90,6 +90,8 @@ class Store {
 
   // meta
   crdt::Result<std::optional<std::string>> GetMeta(const std::string& k);
+  // A version vector stored in meta (Internal when it does not decode).
+  crdt::Result<std::optional<crdt::VersionVector>> GetVectorMeta(const std::string& k);
   crdt::Status SetMeta(const std::string& k, const std::string& v);
 
   // documents
