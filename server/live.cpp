@@ -219,9 +219,9 @@ int Live::Session(Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTP
     // Follow the feed from before the snapshot: nothing falls between the two. The page
     // has seen at least `cursor`: the region's floor is held there (and raised as the page
     // confirms what it has seen) so that what the page sends is never older than the floor.
-    crdt::VersionVector seen = node_.Applied();
-    std::string cursor = seen.Encode();
-    auto held = node_.HoldFloor(seen);
+    crdt::VersionVector shown = node_.Applied();  // the newest `v` sent to the page
+    std::string cursor = shown.Encode();
+    auto held = node_.HoldFloor(shown);
     if (!held.ok()) throw Poco::Exception(held.status().message());
     FloorHold hold(node_, *held);
     SendJson(ws, {{"type", "hello"}, {"region", node_.region().str()}, {"agent", agent}});
@@ -231,7 +231,6 @@ int Live::Session(Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTP
     if (!text.ok()) throw Poco::Exception(text.status().message());
     SendJson(ws, {{"type", "snapshot"}, {"state", text->first}, {"value", text->second}, {"v", cursor}});
     auto last_progress = std::chrono::steady_clock::now();
-    std::string sent_v = cursor;
     Log(LogLevel::kInfo, "live session", {{"doc", doc_id}, {"agent", agent}});
 
     uint64_t presence_seen = UINT64_MAX;
@@ -259,7 +258,7 @@ int Live::Session(Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTP
         const json msg = json::parse(buffer.begin(), buffer.begin() + n, nullptr, false);
         const std::string type = msg.is_object() ? msg.value("type", "") : "";
         if (type == "seen") {  // the page has applied everything up to v
-          if (auto v = PageVector(msg, "v", seen)) node_.RaiseFloor(hold.id, *v);
+          if (auto v = PageVector(msg, "v", shown)) node_.RaiseFloor(hold.id, *v);
           continue;
         }
         if (type == "presence") {
@@ -270,7 +269,7 @@ int Live::Session(Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTP
           continue;
         }
         const json seq = msg.is_object() && msg.contains("seq") ? msg["seq"] : json(nullptr);
-        const auto base = PageVector(msg, "base", seen);
+        const auto base = PageVector(msg, "base", shown);
         if (type != "ops" || !msg.contains("ops") || !msg["ops"].is_array() || !base) {
           SendJson(ws, {{"type", "error"}, {"seq", seq},
                         {"problem", ProblemJson(Status::InvalidArgument(
@@ -317,16 +316,15 @@ int Live::Session(Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTP
       }
       // The page learns how far it has seen (`v`) with the ops, or now and then without.
       const auto now = std::chrono::steady_clock::now();
-      if (!out.empty()) {
-        SendJson(ws, {{"type", "ops"}, {"ops", std::move(out)}, {"v", cursor}});
-        sent_v = cursor;
-        last_progress = now;
-      } else if (cursor != sent_v && now - last_progress >= std::chrono::milliseconds(kProgressEveryMs)) {
-        SendJson(ws, {{"type", "progress"}, {"v", cursor}});
-        sent_v = cursor;
+      const bool tell = !out.empty() || (now - last_progress >= std::chrono::milliseconds(kProgressEveryMs) &&
+                                         cursor != shown.Encode());
+      if (tell) {
+        json message = {{"type", out.empty() ? "progress" : "ops"}, {"v", cursor}};
+        if (!out.empty()) message["ops"] = std::move(out);
+        SendJson(ws, message);
+        shown = *crdt::VersionVector::Decode(cursor);  // the feed's own cursor: well formed
         last_progress = now;
       }
-      if (sent_v == cursor) seen = *crdt::VersionVector::Decode(cursor);
       if (const uint64_t v = presence.version(); v != presence_seen) {
         presence_seen = v;
         SendJson(ws, {{"type", "presence"}, {"editors", presence.Others(doc_id, agent, node_.region().str())}});
