@@ -192,6 +192,8 @@ Result<DocCrdt> Node::LoadCrdt(Store& store, const std::string& collection, cons
 
 void Node::CollectAndMark(WriteTxn& txn, const std::string& collection, const std::string& key, bool collect,
                           DocCrdt& doc, const crdt::Dot& change) {
+  TextVersions texts = doc.Texts();
+  if (texts.empty() && text_marks_.empty()) return;  // no text anywhere: nothing to do
   // A rolled-back batch may have left marks naming changes that never committed.
   const uint64_t failed = writer_->Stats().failed_batches;
   if (failed != marks_failed_batches_) {
@@ -200,7 +202,6 @@ void Node::CollectAndMark(WriteTxn& txn, const std::string& collection, const st
   }
   auto it = std::find_if(text_marks_.begin(), text_marks_.end(),
                          [&](const TextMarks& m) { return m.collection == collection && m.key == key; });
-  TextVersions texts = doc.Texts();
   if (texts.empty()) {
     if (it != text_marks_.end()) text_marks_.erase(it);
     return;

@@ -627,7 +627,11 @@ class Simulation {
 
 int SeedCount() {
   if (const char* env = std::getenv("MERIDIAN_SIM_SEEDS")) return std::atoi(env);
+#if defined(__SANITIZE_ADDRESS__)
+  return 500;  // under ASan and UBSan every step is several times slower
+#else
   return 2000;
+#endif
 }
 
 }  // namespace
