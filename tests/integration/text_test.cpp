@@ -219,6 +219,47 @@ BOOST_AUTO_TEST_CASE(an_open_session_holds_the_floor_only_as_far_back_as_its_pag
       kConverge));
 }
 
+BOOST_AUTO_TEST_CASE(a_region_killed_and_restarted_still_takes_what_its_pages_made_before) {
+  Cluster c({"us-east", "eu-west"});
+  DefineDocs(c);
+  auto r = c.http(0).Send("POST", "/v1/collections/docs/docs/log/ops",
+                          R"({"ops":[{"op":"insert","path":"/body","index":0,"text":"abc"}]})", "application/json");
+  BOOST_TEST_REQUIRE(r.status == 201, r.body);
+  crdt::Text replica;
+  std::string base;
+  {
+    LiveClient live(c.proc(0).url(), "log", "web-crash1");
+    const json snapshot = live.Next("snapshot");
+    base = snapshot["v"];
+    auto loaded = crdt::Text::Decode(snapshot["state"]);
+    BOOST_REQUIRE(loaded.ok());
+    replica = std::move(loaded).value();
+    // The region moves on (writes from the other region), committing floors as it goes.
+    for (int i = 0; i < 5; ++i) {
+      auto w = c.http(1).Send("POST", "/v1/collections/docs/docs/other/ops",
+                              R"({"ops":[{"op":"incr","path":"/n","by":1}]})", "application/json");
+      BOOST_TEST_REQUIRE(w.status < 300, w.body);
+    }
+    BOOST_TEST_REQUIRE(PollUntil([&] { return c.Converged(); }, kConverge));
+    c.Kill(0);  // SIGKILL while the page is attached
+  }
+  c.Start(0);
+  // The page reconnects with an edit made on its old state: the restarted region promised
+  // no more than the page had seen, so it takes it.
+  LiveClient again(c.proc(0).url(), "log", "web-crash1");
+  again.Next("snapshot");
+  auto op = replica.Insert(*crdt::RegionId::Parse("web-crash1"), 3, "!");
+  BOOST_REQUIRE(op.ok());
+  again.Send({{"type", "ops"}, {"seq", 1}, {"base", base}, {"ops", json::array({crdt::EncodeTextOp(*op)})}});
+  BOOST_TEST(again.Next("ack")["seq"] == 1);
+  BOOST_TEST_REQUIRE(PollUntil([&] { return Body(c.http(1), "log") == "abc!"; }, kConverge));
+  // What is older than the floor it had promised is still refused after the restart.
+  auto older = replica.Insert(*crdt::RegionId::Parse("web-crash1"), 0, "?");
+  BOOST_REQUIRE(older.ok());
+  again.Send({{"type", "ops"}, {"seq", 2}, {"base", ""}, {"ops", json::array({crdt::EncodeTextOp(*older)})}});
+  BOOST_TEST(again.Next("error")["problem"]["type"] == "urn:meridian:problem:stale-base");
+}
+
 uint64_t TombstonesCollected(testsupport::HttpClient& h) {
   const std::string body = h.Get("/metrics").body;
   const std::string name = "\nmeridian_text_tombstones_collected_total ";
