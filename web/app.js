@@ -10,7 +10,7 @@
 // the tombstones the page may still refer to, and collects the rest once every region has
 // seen them. A batch made on a state older than what the region has since promised is
 // refused (`stale-base`, after the page was away for long): the page then redoes its text.
-import { TextReplica, newAgentId } from './text_crdt.js';
+import { TextReplica, newAgentId, diff, redoOn } from './text_crdt.js';
 
 const COLLECTION = 'docs';
 const FIELD = 'body';
@@ -87,23 +87,6 @@ function utf16Offset(s, cp) {
   }
   return i;
 }
-const isHigh = (c) => c >= 0xd800 && c <= 0xdbff;
-const isLow = (c) => c >= 0xdc00 && c <= 0xdfff;
-
-// The edit turning `a` into `b`: [start, removed length, inserted string] in UTF-16 units.
-// `caret` (the caret in b after the edit) disambiguates repeated characters.
-function diff(a, b, caret = b.length) {
-  const maxSuffix = Math.min(a.length, b.length, Math.max(0, b.length - caret));
-  let suffix = 0;
-  while (suffix < maxSuffix && a.charCodeAt(a.length - 1 - suffix) === b.charCodeAt(b.length - 1 - suffix)) suffix++;
-  const maxPrefix = Math.min(a.length, b.length) - suffix;
-  let prefix = 0;
-  while (prefix < maxPrefix && a.charCodeAt(prefix) === b.charCodeAt(prefix)) prefix++;
-  if (prefix > 0 && isHigh(a.charCodeAt(prefix - 1))) prefix--;
-  if (suffix > 0 && isLow(a.charCodeAt(a.length - suffix))) suffix--;
-  return [prefix, a.length - suffix - prefix, b.slice(prefix, b.length - suffix)];
-}
-
 function colorOf(s) {
   let h = 0;
   for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) >>> 0;
@@ -156,6 +139,7 @@ class DocSession {
     this.agent = newAgentId();
     this.replica = new TextReplica(this.agent);
     this.carry = null; // text to restore on top of the first snapshot (see abandon())
+    this.carryBase = null; // the text `carry` was edited from (without our refused edits)
     this.strikes = 0; // consecutive refusals of the oldest batch
     this.seq = 0;
     this.outbox = []; // [{seq, ops}] sent or not, not acknowledged
@@ -296,7 +280,9 @@ class DocSession {
   }
 
   onSnapshot(state, v) {
-    const keep = session === this ? saveSelection(this.replica) : null;
+    // The caret, on its characters (the textarea holds carried text instead: see below).
+    const keep = session === this && this.carry === null ? saveSelection(this.replica) : null;
+    let caret = null; // [start, end] in the textarea, for carried text
     try {
       this.replica.loadSnapshot(state);
     } catch (e) {
@@ -312,18 +298,32 @@ class DocSession {
     this.replica.applyOps(this.unsent);
     this.heldOps = [];
     if (this.carry !== null) { // what the user sees, kept from a refused identity: redo it as ours
-      const target = session === this ? ui.editor.value : this.carry;
+      const shown = session === this ? ui.editor.value : this.carry;
+      // Our edits (what turned carryBase into what is shown) redone on the region's text:
+      // what others wrote meanwhile stays.
+      const target = this.carryBase === null ? shown : redoOn(this.carryBase, shown, this.replica.value());
+      if (session === this) {
+        // The caret moves with the text around it: where it was in what is shown, shifted by
+        // what the redo changed before it.
+        const [dAt, dRem, dIns] = diff(shown, target, 0);
+        const move = (x) => (x <= dAt ? x : Math.max(dAt + dIns.length, x + dIns.length - dRem));
+        caret = [move(ui.editor.selectionStart), move(ui.editor.selectionEnd)];
+      }
       const [at, removed, inserted] = diff(this.replica.value(), target);
       const before = this.replica.value();
       const cpAt = cpCount(before, 0, at);
       if (removed > 0) this.push(this.replica.delete(cpAt, cpCount(before, at, at + removed)));
       if (inserted.length > 0) this.push(this.replica.insert(cpAt, inserted));
       this.carry = null;
+      this.carryBase = null;
     }
     this.synced = true;
     this.attempt = 0;
     this.setState('live');
-    if (session === this) render(keep);
+    if (session === this) {
+      render(keep);
+      if (caret) ui.editor.setSelectionRange(Math.min(...caret), Math.max(...caret));
+    }
     this.pump();
     this.sendPresence(true);
     this.checkPending();
@@ -357,12 +357,16 @@ class DocSession {
   abandon(why) {
     toast(why);
     const text = this.replica.value();
+    // The text without our unacknowledged edits: they are the ones to redo.
+    const pending = this.outbox.flatMap((b) => b.ops).concat(this.unsent);
+    const from = pending.reduce((m, op) => Math.min(m, op.id[1]), Infinity);
     this.outbox = [];
     this.unsent = [];
     const wasOpen = session === this;
     this.close();
     const fresh = new DocSession(this.key);
     fresh.carry = text;
+    fresh.carryBase = this.replica.valueWithout(this.agent, from);
     sessions.set(this.key, fresh);
     if (wasOpen) {
       session = null;
@@ -796,6 +800,9 @@ window.meridianDocs = {
   get pending() { return session ? session.replica.pendingCount : 0; },
   get version() { return session ? session.replica.version() : {}; },
   get seen() { return session?.v ?? ''; }, // the region's vector the page has caught up with
+  // For tests: the next edits claim to be made on an empty state, which the region refuses
+  // as stale once it has promised anything (what a page away for long meets).
+  debugForgetSeen() { if (session) session.v = ''; },
   encode() { return session ? session.replica.encode() : null; },
 };
 

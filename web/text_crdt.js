@@ -103,6 +103,43 @@ export function validateOp(op) {
   throw new TextOpError('invalid-text-op', `unknown text op kind ${op.kind}`);
 }
 
+const isHigh = (c) => c >= 0xd800 && c <= 0xdbff;
+const isLow = (c) => c >= 0xdc00 && c <= 0xdfff;
+
+// The edit turning `a` into `b`: [start, removed length, inserted string] in UTF-16 units.
+// `caret` (the caret in b after the edit) disambiguates repeated characters.
+export function diff(a, b, caret = b.length) {
+  const maxSuffix = Math.min(a.length, b.length, Math.max(0, b.length - caret));
+  let suffix = 0;
+  while (suffix < maxSuffix && a.charCodeAt(a.length - 1 - suffix) === b.charCodeAt(b.length - 1 - suffix)) suffix++;
+  const maxPrefix = Math.min(a.length, b.length) - suffix;
+  let prefix = 0;
+  while (prefix < maxPrefix && a.charCodeAt(prefix) === b.charCodeAt(prefix)) prefix++;
+  if (prefix > 0 && isHigh(a.charCodeAt(prefix - 1))) prefix--;
+  if (suffix > 0 && isLow(a.charCodeAt(a.length - suffix))) suffix--;
+  return [prefix, a.length - suffix - prefix, b.slice(prefix, b.length - suffix)];
+}
+
+// Redoes on `theirs` the edit that turned `base` into `mine` (each taken as one stretch
+// changed, as diff() finds it): a three-way merge of plain texts for a page whose
+// operations a region refused. Where the two edits do not overlap both are kept; where they
+// do, `mine`'s inserted text goes after `theirs`'s, and nothing of `theirs` is deleted.
+export function redoOn(base, mine, theirs) {
+  const [at1, rem1, ins1] = diff(base, mine, 0);  // caret 0: common suffixes count too
+  const [at2, rem2, ins2] = diff(base, theirs, 0);
+  if (rem1 === 0 && ins1 === '') return theirs;
+  if (rem2 === 0 && ins2 === '') return mine;
+  if (at1 + rem1 <= at2 && !(at1 === at2 && rem1 === 0 && rem2 === 0)) {
+    return theirs.slice(0, at1) + ins1 + theirs.slice(at1 + rem1);  // ours wholly before theirs
+  }
+  if (at2 + rem2 <= at1) {
+    const at = at1 + ins2.length - rem2;  // ours wholly after theirs
+    return theirs.slice(0, at) + ins1 + theirs.slice(at + rem1);
+  }
+  const at = at2 + ins2.length;  // overlapping: keep theirs whole, add ours after it
+  return theirs.slice(0, at) + ins1 + theirs.slice(at);
+}
+
 // One character. left/right are ids ([origin, counter]) or null; leftItem/rightItem cache
 // their resolution (undefined: not resolved yet).
 class Item {
@@ -154,6 +191,18 @@ export class TextReplica {
 
   get size() {
     return this.visibleCount;
+  }
+
+  // The text as it would be without the operations `agent` made from counter `from` on:
+  // its characters inserted by them hidden, those deleted by them shown again.
+  valueWithout(agent, from) {
+    const mine = (origin, counter) => origin === agent && counter >= from;
+    let s = '';
+    for (const it of this.items) {
+      if (mine(it.origin, it.counter)) continue;
+      if (it.deletedBy === null || mine(it.deletedBy[0], it.deletedBy[1])) s += it.ch;
+    }
+    return s;
   }
 
   // Highest counter applied per origin: {origin: n}.

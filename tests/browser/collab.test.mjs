@@ -398,6 +398,22 @@ test('two pages on two regions edit one document through a partition and converg
                       `page A: ${await seen(pageA)}\npage B: ${await seen(pageB)}`);
     });
     mark(`tombstones collected after ${probes} probe writes`);
+
+    // A page whose edits the region refuses as made on too old a state (as after a long
+    // absence) redoes them on the region's text, under a new agent, and keeps what the other
+    // page typed meanwhile.
+    const agentBefore = await pageA.evaluate(() => window.meridianDocs.agent);
+    await pageA.evaluate(() => window.meridianDocs.debugForgetSeen());
+    const a5 = '[A5 redone after a refusal]';
+    const b5 = '[B5 typed meanwhile]';
+    await Promise.all([type(pageA, 'end', a5), type(pageB, 'start', b5)]);
+    const redone = await until('the refused edits to be redone and everyone to converge', async () => {
+      const v = await converged([...all, b4, a5, b5]);
+      return v && (await east.body(key)) === v && (await west.body(key)) === v ? v : false;
+    }, 60000, 200).catch(async (e) => { throw new Error(`${e.message}\n${await diagnose()}`); });
+    assert.notEqual(await pageA.evaluate(() => window.meridianDocs.agent), agentBefore, 'page A started afresh');
+    assert.equal(redone.split(a5).length, 2, 'the refused text appears exactly once');
+    await shot(pageA, '6-after-refusal-A');
     assert.deepEqual(pageErrors, [], 'no uncaught errors in the pages');
     console.log(`final text: ${JSON.stringify(after)}`);
     console.log(`timings (ms since start): ${JSON.stringify(timings)}`);

@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
-import { TextReplica, TextOpError, newAgentId } from '../../web/text_crdt.js';
+import { TextReplica, TextOpError, newAgentId, redoOn } from '../../web/text_crdt.js';
 import { rng } from './support.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -220,4 +220,24 @@ test('agent ids are valid origins', () => {
   const id = newAgentId();
   assert.match(id, /^web-[a-z0-9]{12}$/);
   new TextReplica(id);
+});
+
+test('a refused page redoes its own edits on the region text, keeping what others wrote', () => {
+  const a = new TextReplica('web-aaaaaaaaaaaa');
+  a.insert(0, 'hello world'); // acknowledged
+  const first = a.insert(5, ','); // the refused edits start here
+  a.delete(0, 1);
+  a.insert(a.size, '!');
+  assert.equal(a.value(), 'ello, world!');
+  assert.equal(a.valueWithout('web-aaaaaaaaaaaa', first.id[1]), 'hello world');
+  // Others edited elsewhere meanwhile: both kept.
+  assert.equal(redoOn('hello world', 'hello, world', 'hello world, bye'), 'hello, world, bye');
+  assert.equal(redoOn('hello world', 'hello world!', '>> hello world'), '>> hello world!');
+  // Nothing of ours, or nothing of theirs.
+  assert.equal(redoOn('abc', 'abc', 'xabc'), 'xabc');
+  assert.equal(redoOn('abc', 'abXc', 'abc'), 'abXc');
+  // Overlapping edits: theirs stays whole, ours follows it.
+  assert.equal(redoOn('abcdef', 'abXYef', 'abZZef'), 'abZZXYef');
+  // Surrogate pairs are never split.
+  assert.equal(redoOn('a😀b', 'a😀!b', 'xa😀b'), 'xa😀!b');
 });
