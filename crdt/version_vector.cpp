@@ -58,14 +58,6 @@ void VersionVector::Meet(const VersionVector& other) {
   entries_ = std::move(out);
 }
 
-VersionVector VersionVector::Beyond(const VersionVector& floor) const {
-  VersionVector out;
-  for (const auto& e : entries_) {
-    if (e.second > floor.Get(e.first)) out.entries_.push_back(e);
-  }
-  return out;
-}
-
 bool VersionVector::LessOrEqual(const VersionVector& other) const {
   return std::all_of(entries_.begin(), entries_.end(),
                      [&](const Entry& e) { return e.second <= other.Get(e.first); });

@@ -63,8 +63,6 @@ class VersionVector {
   void Join(const VersionVector& other);
   // Pointwise minimum (an origin missing from either side drops out).
   void Meet(const VersionVector& other);
-  // The entries above `floor` (those at or below it dropped).
-  VersionVector Beyond(const VersionVector& floor) const;
 
   bool Contains(const Dot& dot) const { return Get(dot.origin) >= dot.seq; }
   // True when every entry of *this is <= the matching entry of `other`.

@@ -132,10 +132,11 @@ Result<WriteAck> Node::Ops(const WriteRequest& request, const std::string& idemp
 
 namespace {
 
-// A crdt document's row with its context as every region sees it: without what was purged.
+// A crdt document's row with its context as every region sees it: with the purged vector
+// joined in (what was purged is in every context, whatever each region had recorded).
 Result<std::optional<DocRow>> LoadCrdtRow(WriteTxn& txn, const std::string& collection, const std::string& key) {
   auto row = txn.store().LoadCrdtDoc(collection, key);
-  if (row.ok() && *row && !txn.state().purged.empty()) (*row)->ctx = (*row)->ctx.Beyond(txn.state().purged);
+  if (row.ok() && *row) (*row)->ctx.Join(txn.state().purged);
   return row;
 }
 
@@ -214,7 +215,9 @@ void Node::CollectAndMark(WriteTxn& txn, const std::string& collection, const st
   }
   TextMarks& m = text_marks_.back();
   if (collect && !m.marks.empty()) {
-    const crdt::VersionVector stable = stability_->Stable(txn.state().applied);
+    // The committed vector: a report must not become usable on changes this batch may
+    // still roll back.
+    const crdt::VersionVector stable = stability_->Stable(writer_->Committed().applied);
     size_t usable = m.marks.size();
     for (size_t i = 0; i < m.marks.size(); ++i) {
       if (m.marks[i].applied.LessOrEqual(stable)) usable = i;
@@ -402,7 +405,7 @@ Status Node::ApplyOpsChange(WriteTxn& txn, Change& c, ApplyResult* result) {
   crdt::VersionVector ctx = c.ctx;
   if (row) ctx.Join(row->ctx);
   ctx.Add(c.dot);
-  ctx = ctx.Beyond(txn.state().purged);
+  ctx.Join(txn.state().purged);
   // The row reports the newest operation by (hlc, origin), the same everywhere.
   const bool newer = !row || row->hlc < c.hlc || (row->hlc == c.hlc && row->dot.origin < c.dot.origin);
   DocRow next = CrdtRow(*doc, DefinitionOf(c.collection), std::move(ctx), newer ? c.dot : row->dot,

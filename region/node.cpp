@@ -273,7 +273,7 @@ Result<Document> Node::Get(const std::string& collection, const std::string& key
     return Status::NotFound("not-found", "no document '" + key + "' in collection '" + collection + "'");
   }
   DocRow& r = **row;
-  if (policy == Policy::kCrdt) r.ctx = r.ctx.Beyond(writer_->Committed().purged);
+  if (policy == Policy::kCrdt) r.ctx.Join(writer_->Committed().purged);
   Document doc{key, *r.value, VersionToken(r.ctx), r.hlc, r.dot.origin, false, "", 0};
   if (policy == Policy::kManual && r.state) {
     auto siblings = SiblingsJson(*reader, r, def.max_siblings, &doc.siblings_total);
@@ -299,7 +299,7 @@ Result<DocPage> Node::List(const std::string& collection, const std::string& pre
   DocPage page;
   const crdt::VersionVector purged = crdt ? writer_->Committed().purged : crdt::VersionVector();
   for (auto& [key, r] : *rows) {
-    if (crdt) r.ctx = r.ctx.Beyond(purged);
+    if (crdt) r.ctx.Join(purged);
     if (static_cast<int>(page.docs.size()) == limit) {
       page.next = page.docs.back().key;
       break;

@@ -89,7 +89,9 @@ VersionVector Stability::Stable(const VersionVector& applied) {
   for (const auto& [origin, seq] : applied.entries()) {
     if (origin != self_ && !peers_.count(origin)) return {};
   }
-  VersionVector stable = FloorLocked(applied);
+  // This region's own part is what it has promised (and Hold checks against), not what it
+  // could promise now: a base between the two would be accepted after the fact.
+  VersionVector stable = promised_;
   for (auto& [id, peer] : peers_) {
     const uint64_t have = applied.Get(id);
     while (!peer.pending.empty() && peer.pending.front().seq <= have) {

@@ -693,13 +693,14 @@ Result<Store::Digests> Store::ComputeDigests(const crdt::VersionVector& purged) 
       field(e, table);
       for (int col = 1; col <= 8; ++col) {
         if (col == 7 && rows == &digest_crdt_rows_ && !purged.empty()) {
-          // What was purged is gone from the context everywhere, whenever each row was written.
+          // What was purged is in every context, whenever each row was written.
           auto ctx = crdt::VersionVector::Decode(rows->TextView(col));
           if (!ctx.ok()) {
             rows->Reset();
             return Status::Internal("stored causal context is corrupt");
           }
-          field(e, ctx->Beyond(purged).Encode());
+          ctx->Join(purged);
+          field(e, ctx->Encode());
           continue;
         }
         field(e, rows->TextView(col));

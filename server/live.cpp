@@ -220,9 +220,14 @@ int Live::Session(Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTP
     // has seen at least `cursor`: the region's floor is held there (and raised as the page
     // confirms what it has seen) so that what the page sends is never older than the floor.
     crdt::VersionVector shown = node_.Applied();  // the newest `v` sent to the page
-    std::string cursor = shown.Encode();
     auto held = node_.HoldFloor(shown);
+    // Commits between the two reads can move the floor past what was read: read again.
+    for (int i = 0; i < 20 && !held.ok(); ++i) {
+      shown = node_.Applied();
+      held = node_.HoldFloor(shown);
+    }
     if (!held.ok()) throw Poco::Exception(held.status().message());
+    std::string cursor = shown.Encode();
     FloorHold hold(node_, *held);
     SendJson(ws, {{"type", "hello"}, {"region", node_.region().str()}, {"agent", agent}});
     auto state = node_.CrdtState(collection, key);

@@ -24,6 +24,7 @@ BOOST_AUTO_TEST_SUITE(stability)
 BOOST_AUTO_TEST_CASE(nothing_is_stable_until_every_peer_has_reported_and_been_caught_up_with) {
   Stability s(R("a"), {R("b"), R("c")}, {});
   const VersionVector applied = V("a:5,b:5,c:5");
+  s.Advance(V("a:5,b:5,c:7"));  // this region's own promise
   BOOST_TEST(s.Stable(applied).empty());
   s.OnReport(R("b"), {V("a:4,b:5,c:3"), 5});
   BOOST_TEST(s.Stable(applied).empty());  // c has not reported
@@ -41,6 +42,7 @@ BOOST_AUTO_TEST_CASE(nothing_is_stable_until_every_peer_has_reported_and_been_ca
 
 BOOST_AUTO_TEST_CASE(old_reports_are_kept_until_usable_while_new_ones_keep_arriving) {
   Stability s(R("a"), {R("b")}, {});
+  s.Advance(V("a:1,b:100"));
   // b keeps reporting, each time with more of its own changes than a has applied.
   for (uint64_t seq = 10; seq <= 100; seq += 10) {
     s.OnReport(R("b"), {V(("a:1,b:" + std::to_string(seq - 5)).c_str()), seq});
@@ -48,6 +50,18 @@ BOOST_AUTO_TEST_CASE(old_reports_are_kept_until_usable_while_new_ones_keep_arriv
   // a catches up with the first report's seq: that report is usable.
   BOOST_TEST(s.Stable(V("a:1,b:10")) == V("a:1,b:5"));
   BOOST_TEST(s.Stable(V("a:1,b:100")) == V("a:1,b:95"));
+}
+
+BOOST_AUTO_TEST_CASE(the_region_counts_only_what_it_has_promised) {
+  Stability s(R("a"), {R("b")}, V("a:2"));
+  s.OnReport(R("b"), {V("a:10,b:10"), 1});
+  // Applied a:10, but promised only a:2 (and nothing of b): a base in between could still
+  // be accepted.
+  BOOST_TEST(s.Stable(V("a:10,b:10")) == V("a:2"));
+  BOOST_TEST_REQUIRE(s.Hold(V("a:5,b:10")).ok());
+  BOOST_TEST(s.Stable(V("a:10,b:10")) == V("a:2"));
+  BOOST_TEST(s.Advance(V("a:10,b:10")) == V("a:5,b:10"));
+  BOOST_TEST(s.Stable(V("a:10,b:10")) == V("a:5,b:10"));
 }
 
 BOOST_AUTO_TEST_CASE(a_hold_keeps_the_floor_at_what_a_page_has_seen_and_stale_bases_are_refused) {
