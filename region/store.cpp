@@ -113,6 +113,25 @@ Result<Change> ReadChange(const Stmt& s) {
   return c;
 }
 
+// Every change a bound statement yields (ReadChange's columns); the statement is reset.
+Result<std::vector<Change>> ReadChanges(Stmt& s) {
+  std::vector<Change> out;
+  while (true) {
+    auto row = s.Step();
+    if (!row.ok() || !*row) {
+      s.Reset();
+      if (!row.ok()) return row.status();
+      return out;
+    }
+    auto c = ReadChange(s);
+    if (!c.ok()) {
+      s.Reset();
+      return c.status();
+    }
+    out.push_back(std::move(c).value());
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path, bool writer, Durability durability) {
@@ -379,20 +398,7 @@ Status Store::SaveCrdtDocKeepingState(const std::string& collection, const std::
 
 Result<std::vector<Change>> Store::CrdtDeltas(const std::string& collection, const std::string& key) {
   crdt_deltas_.Bind(1, collection).Bind(2, key);
-  std::vector<Change> out;
-  while (true) {
-    auto row = crdt_deltas_.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    auto c = ReadChange(crdt_deltas_);
-    if (!c.ok()) {
-      crdt_deltas_.Reset();
-      return c.status();
-    }
-    out.push_back(std::move(c).value());
-  }
-  crdt_deltas_.Reset();
-  return out;
+  return ReadChanges(crdt_deltas_);
 }
 
 Status Store::ClearCrdtDeltas(const std::string& collection, const std::string& key) {
@@ -583,20 +589,7 @@ Status Store::AppendChange(const Change& c) {
 
 Result<std::vector<Change>> Store::ChangesSince(int64_t since, int limit) {
   changes_since_.Bind(1, since).Bind(2, int64_t{limit});
-  std::vector<Change> out;
-  while (true) {
-    auto row = changes_since_.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    auto c = ReadChange(changes_since_);
-    if (!c.ok()) {
-      changes_since_.Reset();
-      return c.status();
-    }
-    out.push_back(std::move(c).value());
-  }
-  changes_since_.Reset();
-  return out;
+  return ReadChanges(changes_since_);
 }
 
 Result<crdt::VersionVector> Store::LoadApplied() {

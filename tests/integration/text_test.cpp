@@ -31,6 +31,11 @@ std::string Body(testsupport::HttpClient& h, const std::string& key) {
   return Json(r)["value"].value("body", "");
 }
 
+// POST .../docs/{key}/ops with the operations given as JSON text.
+testsupport::HttpResponse Ops(testsupport::HttpClient& h, const std::string& key, const std::string& ops) {
+  return h.Send("POST", "/v1/collections/docs/docs/" + key + "/ops", R"({"ops":)" + ops + "}", "application/json");
+}
+
 void DefineDocs(Cluster& c) {
   auto r = c.http(0).Put("/v1/collections/docs", R"({"policy":"crdt","fields":{"title":"register","body":"text"}})");
   BOOST_TEST_REQUIRE(r.status < 300, r.body);
@@ -101,8 +106,7 @@ BOOST_AUTO_TEST_CASE(every_sequential_trace_through_the_api_ends_with_the_expect
     for (size_t i = 0; i < edits.size(); i += 5000) {
       json ops = json::array();
       for (size_t k = i; k < std::min(edits.size(), i + 5000); ++k) ops.push_back(edits[k]);
-      auto r = c.http(0).Send("POST", "/v1/collections/docs/docs/" + key + "/ops", json{{"ops", ops}}.dump(),
-                              "application/json");
+      auto r = Ops(c.http(0), key, ops.dump());
       BOOST_TEST_REQUIRE(r.status == (i == 0 ? 201 : 200), key << " batch " << i << ": " << r.body.substr(0, 300));
     }
     BOOST_TEST_MESSAGE(key << ": " << edits.size() << " edits through the API in "
@@ -125,8 +129,7 @@ BOOST_AUTO_TEST_CASE(every_sequential_trace_through_the_api_ends_with_the_expect
 BOOST_AUTO_TEST_CASE(live_sessions_carry_text_operations_both_ways_between_regions) {
   Cluster c({"us-east", "eu-west"});
   DefineDocs(c);
-  auto r = c.http(0).Send("POST", "/v1/collections/docs/docs/note/ops",
-                          R"({"ops":[{"op":"insert","path":"/body","index":0,"text":"hello"}]})", "application/json");
+  auto r = Ops(c.http(0), "note", R"([{"op":"insert","path":"/body","index":0,"text":"hello"}])");
   BOOST_TEST_REQUIRE(r.status == 201, r.body);
   BOOST_TEST_REQUIRE(PollUntil([&] { return Body(c.http(1), "note") == "hello"; }, kConverge));
 
@@ -145,8 +148,7 @@ BOOST_AUTO_TEST_CASE(live_sessions_carry_text_operations_both_ways_between_regio
   BOOST_TEST_REQUIRE(PollUntil([&] { return Body(c.http(0), "note") == "hello, world"; }, kConverge));
 
   // An edit at us-east reaches the session at eu-west as operations.
-  r = c.http(0).Send("POST", "/v1/collections/docs/docs/note/ops",
-                     R"({"ops":[{"op":"insert","path":"/body","index":0,"text":">> "}]})", "application/json");
+  r = Ops(c.http(0), "note", R"([{"op":"insert","path":"/body","index":0,"text":">> "}])");
   BOOST_TEST_REQUIRE(r.status == 200, r.body);
   for (int i = 0; i < 20 && replica->Value() != ">> hello, world"; ++i) {
     const json m = live.Next("ops");
@@ -194,8 +196,7 @@ BOOST_AUTO_TEST_CASE(an_open_session_holds_the_floor_only_as_far_back_as_its_pag
   LiveClient live(c.proc(0).url(), "pad", "web-hold1");
   const json snapshot = live.Next("snapshot");
   const auto write_elsewhere = [&] {
-    auto r = c.http(1).Send("POST", "/v1/collections/docs/docs/other/ops",
-                            R"({"ops":[{"op":"incr","path":"/n","by":1}]})", "application/json");
+    auto r = Ops(c.http(1), "other", R"([{"op":"incr","path":"/n","by":1}])");
     BOOST_TEST_REQUIRE(r.status < 300, r.body);
   };
   // The page has confirmed nothing beyond its snapshot: us-east's floor stays there.
@@ -222,8 +223,7 @@ BOOST_AUTO_TEST_CASE(an_open_session_holds_the_floor_only_as_far_back_as_its_pag
 BOOST_AUTO_TEST_CASE(a_region_killed_and_restarted_still_takes_what_its_pages_made_before) {
   Cluster c({"us-east", "eu-west"});
   DefineDocs(c);
-  auto r = c.http(0).Send("POST", "/v1/collections/docs/docs/log/ops",
-                          R"({"ops":[{"op":"insert","path":"/body","index":0,"text":"abc"}]})", "application/json");
+  auto r = Ops(c.http(0), "log", R"([{"op":"insert","path":"/body","index":0,"text":"abc"}])");
   BOOST_TEST_REQUIRE(r.status == 201, r.body);
   crdt::Text replica;
   std::string base;
@@ -236,8 +236,7 @@ BOOST_AUTO_TEST_CASE(a_region_killed_and_restarted_still_takes_what_its_pages_ma
     replica = std::move(loaded).value();
     // The region moves on (writes from the other region), committing floors as it goes.
     for (int i = 0; i < 5; ++i) {
-      auto w = c.http(1).Send("POST", "/v1/collections/docs/docs/other/ops",
-                              R"({"ops":[{"op":"incr","path":"/n","by":1}]})", "application/json");
+      auto w = Ops(c.http(1), "other", R"([{"op":"incr","path":"/n","by":1}])");
       BOOST_TEST_REQUIRE(w.status < 300, w.body);
     }
     BOOST_TEST_REQUIRE(PollUntil([&] { return c.Converged(); }, kConverge));
@@ -271,8 +270,7 @@ BOOST_AUTO_TEST_CASE(text_tombstones_are_collected_once_every_region_has_seen_th
   Cluster c({"us-east", "eu-west", "ap-south"});
   DefineDocs(c);
   const auto send = [&](int region, const json& ops) {
-    return c.http(region).Send("POST", "/v1/collections/docs/docs/memo/ops", json{{"ops", ops}}.dump(),
-                               "application/json");
+    return Ops(c.http(region), "memo", ops.dump());
   };
   // 4,000 characters, 3,000 of them deleted: tombstones no future operation can need once
   // all three regions have them.
