@@ -41,45 +41,86 @@ Result<WriteAck> Node::Put(const WriteRequest& request) { return RunDocWrite(req
 Result<WriteAck> Node::Patch(const WriteRequest& request) { return RunDocWrite(request, ChangeKind::kPatch); }
 Result<WriteAck> Node::Delete(const WriteRequest& request) { return RunDocWrite(request, ChangeKind::kDelete); }
 
-Result<WriteAck> Node::RunDocWrite(const WriteRequest& request, ChangeKind kind) {
+struct Node::PreparedDocWrite {
+  WriteRequest request;
+  CollectionDef def;
+  bool crdt_delete = false;  // a crdt collection's delete: LocalOps instead of LocalDocWrite
+  json patch;
+  LocalWrite w;
+  WriteAck ack;
+  PreparedDocWrite(WriteRequest r, ChangeKind kind)
+      : request(std::move(r)), w{request.collection, request.key, kind, request.if_match, "", nullptr,
+                                  false, false, false, false} {}
+};
+
+Result<std::shared_ptr<Node::PreparedDocWrite>> Node::PrepareDocWrite(WriteRequest request, ChangeKind kind) {
   MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(request.collection));
   MERIDIAN_RETURN_IF_ERROR(ValidateKey(request.key));
-  const CollectionDef def = DefinitionOf(request.collection);
-  if (def.policy == Policy::kCrdt) {
-    if (kind == ChangeKind::kDelete) {
-      // Deleting a CRDT document removes what this region has seen of it; operations made
-      // concurrently elsewhere survive (update beats delete).
-      MERIDIAN_RETURN_IF_ERROR(CheckWritable());
-      WriteAck ack;
-      Status status = writer_->Run([&](WriteTxn& txn) { return LocalOps(txn, request, nullptr, def, "", &ack); });
-      if (!status.ok()) return status;
-      return ack;
+  auto p = std::make_shared<PreparedDocWrite>(std::move(request), kind);
+  p->def = DefinitionOf(p->request.collection);
+  if (p->def.policy == Policy::kCrdt) {
+    if (kind != ChangeKind::kDelete) {
+      return Status::FailedPrecondition("policy-mismatch", "collection '" + p->request.collection +
+                                                               "' is a crdt collection: write it with POST "
+                                                               ".../docs/{key}/ops");
     }
-    return Status::FailedPrecondition("policy-mismatch", "collection '" + request.collection +
-                                                             "' is a crdt collection: write it with POST "
-                                                             ".../docs/{key}/ops");
+    // Deleting a CRDT document removes what this region has seen of it; operations made
+    // concurrently elsewhere survive (update beats delete).
+    p->crdt_delete = true;
+    MERIDIAN_RETURN_IF_ERROR(CheckWritable());
+    return p;
   }
   // Parse and canonicalise on the caller's thread; the writer thread only merges.
-  LocalWrite w{request.collection, request.key, kind, request.if_match, "", nullptr, false, false, false, false};
+  LocalWrite& w = p->w;
   // Merge and manual collections resolve whole documents: a patch writes the patched whole.
-  w.whole_document = def.policy == Policy::kMerge || def.policy == Policy::kManual;
-  w.needs_context = def.policy == Policy::kManual;
-  json patch;
+  w.whole_document = p->def.policy == Policy::kMerge || p->def.policy == Policy::kManual;
+  w.needs_context = p->def.policy == Policy::kManual;
   if (kind == ChangeKind::kPut) {
-    auto doc = ParseObjectBody(request.body, "a document", "invalid-document");
+    auto doc = ParseObjectBody(p->request.body, "a document", "invalid-document");
     if (!doc.ok()) return doc.status();
     w.canonical = doc->dump();
   } else if (kind == ChangeKind::kPatch) {
-    auto parsed = ParseObjectBody(request.body, "a merge patch", "invalid-patch");
+    auto parsed = ParseObjectBody(p->request.body, "a merge patch", "invalid-patch");
     if (!parsed.ok()) return parsed.status();
-    patch = std::move(parsed).value();
-    w.patch = &patch;
+    p->patch = std::move(parsed).value();
+    w.patch = &p->patch;
   }
+  p->request.body.clear();  // parsed: the writer needs only the canonical form
   MERIDIAN_RETURN_IF_ERROR(CheckWritable());
-  WriteAck ack;
-  Status status = writer_->Run([&](WriteTxn& txn) { return LocalDocWrite(txn, w, &ack); });
+  return p;
+}
+
+Writer::Job Node::DocWriteJob(const std::shared_ptr<PreparedDocWrite>& prepared) {
+  PreparedDocWrite* p = prepared.get();
+  if (p->crdt_delete) {
+    return [this, p](WriteTxn& txn) { return LocalOps(txn, p->request, nullptr, p->def, "", &p->ack); };
+  }
+  return [this, p](WriteTxn& txn) { return LocalDocWrite(txn, p->w, &p->ack); };
+}
+
+Result<WriteAck> Node::RunDocWrite(const WriteRequest& request, ChangeKind kind) {
+  auto prepared = PrepareDocWrite(request, kind);
+  if (!prepared.ok()) return prepared.status();
+  Status status = writer_->Run(DocWriteJob(*prepared));
   if (!status.ok()) return status;
-  return ack;
+  return std::move((*prepared)->ack);
+}
+
+void Node::WriteAsync(WriteRequest request, ChangeKind kind, std::function<void(Result<WriteAck>)> done) {
+  auto prepared = PrepareDocWrite(std::move(request), kind);
+  if (!prepared.ok()) {
+    done(prepared.status());
+    return;
+  }
+  std::shared_ptr<PreparedDocWrite> p = std::move(prepared).value();
+  Writer::Job job = DocWriteJob(p);
+  writer_->Submit(std::move(job), /*durable=*/true, [p, done = std::move(done)](Status status) {
+    if (!status.ok()) {
+      done(status);
+    } else {
+      done(std::move(p->ack));
+    }
+  });
 }
 
 Status Node::LocalDocWrite(WriteTxn& txn, const LocalWrite& w, WriteAck* ack) {

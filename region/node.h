@@ -17,6 +17,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -140,6 +141,11 @@ class Node {
   crdt::Result<WriteAck> Put(const WriteRequest& request);
   crdt::Result<WriteAck> Patch(const WriteRequest& request);
   crdt::Result<WriteAck> Delete(const WriteRequest& request);
+  // Put, Patch or Delete (by `kind`) without waiting for the commit: `done` gets what the
+  // blocking call would return, on the writer's completion thread, or at once on the
+  // caller's thread when the request is refused before it reaches the writer. `done` must
+  // be quick and must not write.
+  void WriteAsync(WriteRequest request, ChangeKind kind, std::function<void(crdt::Result<WriteAck>)> done);
   // CRDT operations on a document of a crdt collection: `request.body` is
   // {"ops": [{"op": "incr"|"add"|"remove"|"set"|"unset", "path": "/x", ...}, ...]}, applied
   // atomically and replicated as one change. With an idempotency key, a retry of the same
@@ -231,6 +237,10 @@ class Node {
     bool needs_context = false;             // manual: a document showing siblings is written
                                             // only with If-Match naming its version
   };
+  // A validated document write and what the writer needs to run it.
+  struct PreparedDocWrite;
+  crdt::Result<std::shared_ptr<PreparedDocWrite>> PrepareDocWrite(WriteRequest request, ChangeKind kind);
+  Writer::Job DocWriteJob(const std::shared_ptr<PreparedDocWrite>& prepared);
   crdt::Result<WriteAck> RunDocWrite(const WriteRequest& request, ChangeKind kind);
   crdt::Status LocalOps(WriteTxn& txn, const WriteRequest& request, const nlohmann::json* ops,
                         const CollectionDef& def, const std::string& idempotency_key, WriteAck* ack);

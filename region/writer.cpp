@@ -31,6 +31,8 @@ struct Writer::Pending {
   Status status;
   unsigned slot = 0;               // which wake word the caller sleeps on
   std::atomic<bool> done{false};   // set (release) once status is final
+  // Submit: called with the status instead of waking a caller; the Pending is then freed.
+  std::function<void(Status)> on_done;
 };
 
 Writer::Writer(std::unique_ptr<Store> store, TxnState initial, WriterOptions options, Finalizer finalizer,
@@ -66,6 +68,24 @@ Status Writer::Run(Job job, bool durable) {
     FutexWait(word, seen);
   }
   return pending.status;
+}
+
+void Writer::Submit(Job job, bool durable, std::function<void(Status)> done) {
+  auto pending = std::make_unique<Pending>();
+  pending->job = std::move(job);
+  pending->durable = durable;
+  pending->on_done = std::move(done);
+  {
+    std::lock_guard lock(mu_);
+    if (!stopping_) {
+      queue_.push_back(pending.release());
+    }
+  }
+  if (pending) {
+    pending->on_done(Status::Unavailable("shutting-down", "the region is shutting down"));
+    return;
+  }
+  cv_.notify_one();
 }
 
 void Writer::Stop() {
@@ -128,9 +148,10 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
   if (fatal.ok()) fatal = store_->Begin();
   if (fatal.ok()) {
     WriteTxn txn(*store_, working);
+    TxnState before;  // assigned, not constructed, per job: its vectors keep their storage
     for (Pending* p : batch) {
       // A job that fails wrote nothing (its contract), so neither does the state it advanced.
-      const TxnState before = working;
+      before = working;
       try {
         p->status = p->job(txn);
       } catch (const std::exception& e) {
@@ -194,8 +215,17 @@ void Writer::Complete(std::vector<Pending*>& batch, const TxnState* state) {
   if (state) on_commit_(*state);
   // A caller may return and free its Pending as soon as its flag is set: read the slots first.
   bool slots[2] = {false, false};
-  for (const Pending* p : batch) slots[p->slot] = true;
-  for (Pending* p : batch) p->done.store(true, std::memory_order_release);
+  for (const Pending* p : batch) {
+    if (!p->on_done) slots[p->slot] = true;
+  }
+  for (Pending* p : batch) {
+    if (p->on_done) {
+      p->on_done(p->status);
+      delete p;
+    } else {
+      p->done.store(true, std::memory_order_release);
+    }
+  }
   // One system call wakes every caller of the batch instead of one call per caller.
   for (unsigned s = 0; s < 2; ++s) {
     if (!slots[s]) continue;

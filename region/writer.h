@@ -111,6 +111,11 @@ class Writer {
   // and the writer's durability is full) or failed. Unavailable("shutting-down") after Stop().
   crdt::Status Run(Job job, bool durable = true);
 
+  // Runs `job` in the next batch without waiting: `done` gets the same status Run would
+  // return, on the writer's completion thread (or at once, on the caller's thread, when
+  // the writer is stopping). `done` must be quick and must not call Run.
+  void Submit(Job job, bool durable, std::function<void(crdt::Status)> done);
+
   // Finishes every queued job, then stops the thread. Idempotent.
   void Stop();
 

@@ -121,20 +121,26 @@ std::string VectorJson(const crdt::VersionVector& vv) {
 
 std::vector<Route> Api::Routes() {
   auto bind = [this](Reply (Api::*fn)(Request&)) { return [this, fn](Request& r) { return (this->*fn)(r); }; };
-  auto write = [this](region::ChangeKind kind) { return [this, kind](Request& r) { return WriteDoc(r, kind); }; };
+  auto write = [this](region::ChangeKind kind) {
+    return [this, kind](Request& r, Respond respond) { WriteDoc(r, kind, std::move(respond)); };
+  };
+  auto quick = [](Route route) {
+    route.quick = true;
+    return route;
+  };
   const std::string doc = "/v1/collections/{c}/docs/{key}";
   return {
-      {"GET", "/healthz", "healthz", bind(&Api::Healthz)},
-      {"GET", "/readyz", "readyz", bind(&Api::Readyz)},
+      quick({"GET", "/healthz", "healthz", bind(&Api::Healthz)}),
+      quick({"GET", "/readyz", "readyz", bind(&Api::Readyz)}),
       {"GET", "/metrics", "metrics", bind(&Api::MetricsText)},
       {"GET", "/v1/collections", "collections", bind(&Api::ListCollections)},
       {"PUT", "/v1/collections/{c}", "collection", bind(&Api::PutCollection)},
       {"GET", "/v1/collections/{c}", "collection", bind(&Api::GetCollection)},
       {"GET", "/v1/collections/{c}/docs", "docs", bind(&Api::ListDocs)},
       {"GET", doc, "doc", bind(&Api::GetDoc)},
-      {"PUT", doc, "doc", write(region::ChangeKind::kPut)},
-      {"PATCH", doc, "doc", write(region::ChangeKind::kPatch)},
-      {"DELETE", doc, "doc", write(region::ChangeKind::kDelete)},
+      {"PUT", doc, "doc", nullptr, nullptr, write(region::ChangeKind::kPut)},
+      {"PATCH", doc, "doc", nullptr, nullptr, write(region::ChangeKind::kPatch)},
+      {"DELETE", doc, "doc", nullptr, nullptr, write(region::ChangeKind::kDelete)},
       {"POST", doc + "/ops", "doc_ops", bind(&Api::DocOps)},
       {"GET", "/v1/changes", "changes", bind(&Api::Changes)},
       {"GET", "/v1/cluster", "cluster", bind(&Api::Cluster)},
@@ -242,29 +248,28 @@ Reply Api::GetDoc(Request& r) {
   return WithVersion(JsonReply(200, DocJson(*doc)), doc->version);
 }
 
-Reply Api::WriteDoc(Request& r, region::ChangeKind kind) {
-  if (Status s = RejectServerAssigned(r); !s.ok()) return ProblemReply(s);
+void Api::WriteDoc(Request& r, region::ChangeKind kind, Respond respond) {
+  if (Status s = RejectServerAssigned(r); !s.ok()) return respond(ProblemReply(s));
   if (auto ack = r.query("ack"); ack && *ack != "local") {
-    return ProblemReply(Status::InvalidArgument("invalid-parameter", "ack must be 'local' in this version"));
+    return respond(ProblemReply(Status::InvalidArgument("invalid-parameter", "ack must be 'local' in this version")));
   }
   region::WriteRequest req{r.param("c"), r.param("key"), "", EntityTag(r, "If-Match")};
   if (kind != region::ChangeKind::kDelete) {
     const char* type = kind == region::ChangeKind::kPatch ? "application/merge-patch+json" : "application/json";
-    if (Status s = RequireMediaType(r, type); !s.ok()) return ProblemReply(s);
+    if (Status s = RequireMediaType(r, type); !s.ok()) return respond(ProblemReply(s));
     auto body = r.Body();
-    if (!body.ok()) return ProblemReply(body.status());
+    if (!body.ok()) return respond(ProblemReply(body.status()));
     req.body = std::move(body).value();
   }
-  Result<region::WriteAck> ack = kind == region::ChangeKind::kPut     ? node_.Put(req)
-                                 : kind == region::ChangeKind::kPatch ? node_.Patch(req)
-                                                                      : node_.Delete(req);
-  if (!ack.ok()) return ProblemReply(ack.status());
-  Reply reply = JsonReply(ack->created ? 201 : 200,
-                          "{\"key\":" + JsonQuote(ack->key) + ",\"version\":" + JsonQuote(ack->version) +
-                              ",\"hlc\":" + HlcJson(ack->hlc) + ",\"origin\":" + JsonQuote(ack->dot.origin.str()) +
-                              ",\"seq\":" + std::to_string(ack->dot.seq) + "}");
-  reply.headers.emplace_back("X-Meridian-Session", ack->session);
-  return WithVersion(std::move(reply), ack->version);
+  node_.WriteAsync(std::move(req), kind, [respond = std::move(respond)](Result<region::WriteAck> ack) {
+    if (!ack.ok()) return respond(ProblemReply(ack.status()));
+    Reply reply = JsonReply(ack->created ? 201 : 200,
+                            "{\"key\":" + JsonQuote(ack->key) + ",\"version\":" + JsonQuote(ack->version) +
+                                ",\"hlc\":" + HlcJson(ack->hlc) + ",\"origin\":" + JsonQuote(ack->dot.origin.str()) +
+                                ",\"seq\":" + std::to_string(ack->dot.seq) + "}");
+    reply.headers.emplace_back("X-Meridian-Session", ack->session);
+    respond(WithVersion(std::move(reply), ack->version));
+  });
 }
 
 Reply Api::DocOps(Request& r) {

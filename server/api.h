@@ -37,7 +37,7 @@ class Api {
   Reply GetCollection(Request& r);
   Reply ListDocs(Request& r);
   Reply GetDoc(Request& r);
-  Reply WriteDoc(Request& r, region::ChangeKind kind);
+  void WriteDoc(Request& r, region::ChangeKind kind, Respond respond);
   Reply DocOps(Request& r);
   Reply Changes(Request& r);
   Reply Cluster(Request& r);

@@ -5,10 +5,13 @@
 #include <iostream>
 #include <sstream>
 
-#include <Poco/Net/HTTPServer.h>
+#include <Poco/Net/HTTPServerConnectionFactory.h>
 #include <Poco/Net/HTTPServerParams.h>
 #include <Poco/Net/ServerSocket.h>
 #include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
+#include <Poco/Net/StreamSocketImpl.h>
+#include <Poco/Net/TCPServerDispatcher.h>
 #include <Poco/ThreadPool.h>
 #include <Poco/Util/HelpFormatter.h>
 #include <Poco/Util/Option.h>
@@ -18,6 +21,7 @@
 #include "region/http_transport.h"
 #include "region/node.h"
 #include "server/api.h"
+#include "server/event_server.h"
 #include "server/log.h"
 #include "server/metrics.h"
 #include "server/live.h"
@@ -63,7 +67,8 @@ void MeridianApp::defineOptions(Poco::Util::OptionSet& options) {
   add("durability", "MODE", "full (default: fsync every commit), normal, or off");
   add("max-batch", "N", "most writes per group commit; 1 turns group commit off (default 1024)");
   add("max-body-bytes", "N", "largest request body accepted (default 16777216)");
-  add("http-threads", "N", "HTTP worker threads: clients + peers + long polls (default 128)");
+  add("http-threads", "N", "threads for requests that wait (long polls, reads) and live sessions (default 128)");
+  add("http-loops", "N", "event-loop threads that own the HTTP connections (default 2)");
   add("log-level", "LEVEL", "debug, info (default), warning or error");
   add("max-clock-offset-ms", "MS", "largest clock difference tolerated between regions (default 500)");
   add("debug-clock-offset-ms", "MS", "testing only: run this region's clock MS ahead (or behind, if negative)");
@@ -179,16 +184,31 @@ int MeridianApp::main(const std::vector<std::string>& args) {
               << e.displayText() << "\n";
     return EXIT_UNAVAILABLE;
   }
-  auto* params = new Poco::Net::HTTPServerParams;
+  // Live sessions (WebSocket upgrades) are handed to POCO's server, which holds a thread
+  // per session; everything else is served by the event loops.
+  auto* router = new Router(std::move(routes), metrics, cfg.max_body_bytes);
+  Poco::Net::HTTPRequestHandlerFactory::Ptr factory(router);
+  Poco::Net::HTTPServerParams::Ptr params(new Poco::Net::HTTPServerParams);
   params->setMaxThreads(cfg.http_threads);
   params->setMaxQueued(4096);
   params->setKeepAlive(true);
   params->setKeepAliveTimeout(Poco::Timespan(10, 0));
   params->setMaxKeepAliveRequests(0);  // unlimited
   params->setServerName("meridian");
-  Poco::ThreadPool pool("http", 4, cfg.http_threads + 4);
-  Poco::Net::HTTPServer http(new Router(std::move(routes), metrics, cfg.max_body_bytes), pool, socket, params);
-  http.start();
+  Poco::ThreadPool pool("http", 1, cfg.http_threads + 4);
+  auto* sessions = new Poco::Net::TCPServerDispatcher(new Poco::Net::HTTPServerConnectionFactory(params, factory),
+                                                       pool, params);
+  EventServerOptions eopts;
+  eopts.loops = cfg.http_loops;
+  eopts.max_workers = cfg.http_threads;
+  EventServer http(socket.impl()->sockfd(), *router, eopts, [sessions](int fd) {
+    try {
+      sessions->enqueue(Poco::Net::StreamSocket(new Poco::Net::StreamSocketImpl(fd)));
+    } catch (const Poco::Exception& e) {
+      Log(LogLevel::kWarning, "live session not started", {{"error", e.displayText()}});
+    }
+  });
+  http.Start();
 
   const std::string url = "http://" + cfg.listen_host + ":" + std::to_string(socket.address().port());
   std::cout << "meridian: region " << cfg.region.str() << " listening on " << url << std::endl;
@@ -199,11 +219,14 @@ int MeridianApp::main(const std::vector<std::string>& args) {
   waitForTerminationRequest();
 
   Log(LogLevel::kInfo, "shutting down: finishing in-flight requests");
-  live.Stop();  // live sessions end; the server waits for open requests
-  http.stopAll(/*abortCurrent=*/false);
-  node->BeginShutdown();
+  live.Stop();  // live sessions end
+  http.StopAccepting();
+  sessions->stop();
+  node->BeginShutdown();  // long polls answer now
+  http.Stop(std::chrono::seconds(10));
   pool.joinAll();
   node->Close();
+  sessions->release();
   Log(LogLevel::kInfo, "stopped cleanly");
   return EXIT_OK;
 }

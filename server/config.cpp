@@ -126,7 +126,7 @@ Result<ServerConfig> ResolveConfig(const RawSettings& flags) {
                                  "cluster-secret-file", "durability", "max-batch",    "max-body-bytes",
                                  "http-threads",   "log-level",      "max-clock-offset-ms",
                                  "debug-clock-offset-ms", "plugin", "merge-budget-ms", "web-root",
-                                 "purge-every-ms"};
+                                 "purge-every-ms", "http-loops"};
   for (const auto& [k, _] : all) {
     if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown)) {
       return Bad(k, "unknown setting");
@@ -170,6 +170,11 @@ Result<ServerConfig> ResolveConfig(const RawSettings& flags) {
     auto n = ParseInt("http-threads", *v, 4, 4096);
     if (!n.ok()) return n.status();
     cfg.http_threads = static_cast<int>(*n);
+  }
+  if (auto v = last("http-loops")) {
+    auto n = ParseInt("http-loops", *v, 1, 64);
+    if (!n.ok()) return n.status();
+    cfg.http_loops = static_cast<int>(*n);
   }
   if (auto v = last("max-clock-offset-ms")) {
     auto n = ParseInt("max-clock-offset-ms", *v, 1, 3'600'000);

@@ -5,7 +5,7 @@
 #include <sstream>
 
 #include <Poco/DeflatingStream.h>
-#include <Poco/Net/HTTPServerRequest.h>
+#include <Poco/Exception.h>
 #include <Poco/String.h>
 #include <Poco/URI.h>
 
@@ -16,8 +16,14 @@ namespace server {
 using crdt::Result;
 using crdt::Status;
 
-Request::Request(Poco::Net::HTTPServerRequest& raw, std::string path, std::string raw_query, size_t max_body)
-    : raw_(raw), method_(raw.getMethod()), path_(std::move(path)), max_body_(max_body) {
+Request::Request(std::string method, std::string target, std::string path, std::string raw_query, Headers headers,
+                 bool has_body, BodyReader body)
+    : method_(std::move(method)),
+      target_(std::move(target)),
+      path_(std::move(path)),
+      headers_(std::move(headers)),
+      has_body_(has_body),
+      body_(std::move(body)) {
   size_t pos = 0;
   while (pos <= raw_query.size() && !raw_query.empty()) {
     size_t amp = raw_query.find('&', pos);
@@ -44,8 +50,6 @@ const std::string& Request::param(const std::string& name) const {
   return it == params_.end() ? kEmpty : it->second;
 }
 
-const std::string& Request::target() const { return raw_.getURI(); }
-
 std::optional<std::string> Request::query(const std::string& name) const {
   for (const auto& [k, v] : query_) {
     if (k == name) return v;
@@ -54,13 +58,14 @@ std::optional<std::string> Request::query(const std::string& name) const {
 }
 
 std::optional<std::string> Request::header(const std::string& name) const {
-  if (!raw_.has(name)) return std::nullopt;
-  return raw_.get(name);
+  for (const auto& [k, v] : headers_) {
+    if (Poco::icompare(k, name) == 0) return v;
+  }
+  return std::nullopt;
 }
 
 std::string Request::media_type() const {
-  if (!raw_.has("Content-Type")) return "";
-  std::string type = raw_.getContentType();
+  std::string type = header("Content-Type").value_or("");
   type = type.substr(0, type.find(';'));
   Poco::trimInPlace(type);
   Poco::toLowerInPlace(type);
@@ -68,41 +73,18 @@ std::string Request::media_type() const {
 }
 
 Result<std::string> Request::Body() {
-  auto too_large = [&] {
-    return Status(crdt::Code::kResourceExhausted, "payload-too-large",
-                  "request body exceeds the limit of " + std::to_string(max_body_) + " bytes");
-  };
-  std::string body;
-  std::istream& in = raw_.stream();
-  if (raw_.hasContentLength()) {
-    const auto length = raw_.getContentLength64();
-    if (length < 0 || static_cast<uint64_t>(length) > max_body_) return too_large();
-    body.resize(static_cast<size_t>(length));
-    in.read(body.data(), length);
-    if (in.gcount() != length) {
-      return Status::InvalidArgument("truncated-body", "request body ended before Content-Length bytes");
-    }
-  } else if (!raw_.getChunkedTransferEncoding()) {
-    // Neither Content-Length nor chunked: the body is empty (RFC 9112 6.3); reading to the
-    // end of a kept-alive connection would wait for the client to hang up.
-  } else {
-    // Never ask for more than one byte past the limit: a blocking read must not wait for
-    // bytes we are going to refuse anyway.
-    char buf[16384];
-    while (in) {
-      const size_t want = std::min(sizeof buf, max_body_ + 1 - body.size());
-      in.read(buf, static_cast<std::streamsize>(want));
-      body.append(buf, static_cast<size_t>(in.gcount()));
-      if (body.size() > max_body_) return too_large();
-    }
-  }
+  if (body_read_) return Status::Internal("the request body was already read");
   body_read_ = true;
+  if (!has_body_ || !body_) return std::string();
+  auto body = body_();
+  // A refused body was not read: the connection must not parse it as the next request.
+  if (!body.ok()) body_read_ = false;
   return body;
 }
 
-bool Request::body_unread() const {
-  if (body_read_) return false;
-  return (raw_.hasContentLength() && raw_.getContentLength64() > 0) || raw_.getChunkedTransferEncoding();
+Status PayloadTooLarge(size_t max_body) {
+  return Status(crdt::Code::kResourceExhausted, "payload-too-large",
+                "request body exceeds the limit of " + std::to_string(max_body) + " bytes");
 }
 
 std::string JsonQuote(const std::string& s) {

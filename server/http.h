@@ -31,11 +31,20 @@ struct Reply {
 
 class Request {
  public:
-  Request(Poco::Net::HTTPServerRequest& raw, std::string path, std::string raw_query, size_t max_body);
+  // Header names as sent; lookups ignore case.
+  using Headers = std::vector<std::pair<std::string, std::string>>;
+  // Reads the whole body once. It decides "payload-too-large" (ResourceExhausted) from
+  // Content-Length before reading when it can.
+  using BodyReader = std::function<crdt::Result<std::string>()>;
+
+  // `path` and `raw_query` split `target`; `has_body` says whether a body was announced
+  // (Content-Length > 0 or chunked), so that an unread one closes the connection.
+  Request(std::string method, std::string target, std::string path, std::string raw_query, Headers headers,
+          bool has_body, BodyReader body);
 
   const std::string& method() const { return method_; }
   // The request target exactly as sent (path and query, still percent-encoded).
-  const std::string& target() const;
+  const std::string& target() const { return target_; }
   const std::string& path() const { return path_; }
   // Percent-decoded path parameter captured by the route ({c}, {key}).
   const std::string& param(const std::string& name) const;
@@ -49,22 +58,32 @@ class Request {
   // configured limit, decided from Content-Length before reading when it is given.
   crdt::Result<std::string> Body();
   // True when a body was sent and not read completely (the connection must then close).
-  bool body_unread() const;
+  bool body_unread() const { return has_body_ && !body_read_; }
 
   std::map<std::string, std::string>& params() { return params_; }
 
  private:
-  Poco::Net::HTTPServerRequest& raw_;
   std::string method_;
+  std::string target_;
   std::string path_;
   std::vector<std::pair<std::string, std::string>> query_;
+  Headers headers_;
   std::map<std::string, std::string> params_;
-  size_t max_body_;
+  bool has_body_;
+  BodyReader body_;
   bool body_read_ = false;
 };
 
+// "payload-too-large" for a body over `max_body` bytes.
+crdt::Status PayloadTooLarge(size_t max_body);
+
 using Handler = std::function<Reply(Request&)>;
-// A handler that answers on the connection itself (a WebSocket upgrade, a file stream).
+// Answers a request later, from any thread, exactly once.
+using Respond = std::function<void(Reply)>;
+// A handler that does not block: it starts the work and answers through Respond (writes,
+// which wait for a group commit). The Request lives until the answer.
+using AsyncHandler = std::function<void(Request&, Respond)>;
+// A handler that answers on the connection itself (a WebSocket upgrade).
 // It returns the HTTP status it sent, for metrics.
 using Takeover = std::function<int(Request&, Poco::Net::HTTPServerRequest&, Poco::Net::HTTPServerResponse&)>;
 
@@ -74,6 +93,10 @@ struct Route {
   std::string name;     // label for metrics, e.g. "doc"
   Handler handler;
   Takeover takeover = nullptr;  // set: used instead of handler
+  AsyncHandler async = nullptr; // set: used instead of handler
+  // The handler never blocks (no waiting, no long reads): the event loop may run it itself
+  // instead of handing it to a worker thread.
+  bool quick = false;
 };
 
 // JSON string literal for `s` (quoted and escaped).

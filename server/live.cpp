@@ -140,7 +140,10 @@ void SendReply(Poco::Net::HTTPServerResponse& response, const Reply& reply) {
 
 std::vector<Route> Live::Routes() {
   std::vector<Route> routes;
-  Route live{"GET", "/v1/collections/{c}/docs/{key}/live", "doc_live", nullptr};
+  // A connection whose first request this is becomes the session (the takeover); on a
+  // connection that served other requests it is refused by the handler.
+  Route live{"GET", "/v1/collections/{c}/docs/{key}/live", "doc_live",
+             [this](Request& r) { return *Refusal(r, /*on_own_connection=*/false); }};
   live.takeover = [this](Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTPServerResponse& resp) {
     return Session(r, raw, resp);
   };
@@ -182,33 +185,34 @@ Reply Live::File(Request& r, const std::string& name) {
   return reply;
 }
 
+std::optional<Reply> Live::Refusal(Request& r, bool on_own_connection) {
+  const std::string field = r.query("field").value_or("body");
+  const std::string agent = r.query("agent").value_or("");
+  if (!ValidField(field)) return ProblemReply(Status::InvalidArgument("invalid-parameter", "field names a top-level field"));
+  if (!ValidAgent(agent)) {
+    return ProblemReply(Status::InvalidArgument("invalid-parameter",
+                                                "agent is the client's origin: \"web-\" and up to 28 of [a-z0-9-]"));
+  }
+  auto initial = node_.CrdtState(r.param("c"), r.param("key"));  // validates names and the policy
+  if (!initial.ok()) return ProblemReply(initial.status());
+  const auto upgrade = r.header("Upgrade");
+  const bool is_upgrade = upgrade && Poco::icompare(*upgrade, "websocket") == 0;
+  if (is_upgrade && on_own_connection) return std::nullopt;
+  Reply reply = ProblemReply(Status::InvalidArgument(
+      "upgrade-required", is_upgrade ? "open the live session on a connection of its own (its first request)"
+                                     : "this endpoint speaks WebSocket"));
+  reply.headers.emplace_back("Upgrade", "websocket");
+  return reply;
+}
+
 int Live::Session(Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTPServerResponse& response) {
   const std::string collection = r.param("c");
   const std::string key = r.param("key");
   const std::string field = r.query("field").value_or("body");
   const std::string agent = r.query("agent").value_or("");
-  auto refuse = [&](const Status& s) {
-    const Reply reply = ProblemReply(s);
-    SendReply(response, reply);
-    return reply.status;
-  };
-  if (!ValidField(field)) return refuse(Status::InvalidArgument("invalid-parameter", "field names a top-level field"));
-  if (!ValidAgent(agent)) {
-    return refuse(Status::InvalidArgument("invalid-parameter",
-                                          "agent is the client's origin: \"web-\" and up to 28 of [a-z0-9-]"));
-  }
-  auto initial = node_.CrdtState(collection, key);  // validates names and the policy
-  if (!initial.ok()) return refuse(initial.status());
-  const auto upgrade = r.header("Upgrade");
-  if (!upgrade || Poco::icompare(*upgrade, "websocket") != 0) {
-    Reply reply;
-    reply.status = 426;
-    reply.content_type = "application/problem+json";
-    reply.body = R"({"type":"urn:meridian:problem:upgrade-required","title":"Upgrade Required","status":426,)"
-                 R"("detail":"this endpoint speaks WebSocket"})";
-    reply.headers.emplace_back("Upgrade", "websocket");
-    SendReply(response, reply);
-    return 426;
+  if (auto refusal = Refusal(r, /*on_own_connection=*/true)) {
+    SendReply(response, *refusal);
+    return refusal->status;
   }
 
   const std::string doc_id = collection + "/" + key;
@@ -342,7 +346,11 @@ int Live::Session(Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTP
   } catch (const Poco::Net::WebSocketException& e) {
     Log(LogLevel::kDebug, "live session refused", {{"error", e.displayText()}});
     presence.Remove(doc_id, agent);
-    if (!response.sent()) return refuse(Status::InvalidArgument("upgrade-required", e.displayText()));
+    if (!response.sent()) {
+      const Reply reply = ProblemReply(Status::InvalidArgument("bad-request", e.displayText()));
+      SendReply(response, reply);
+      return reply.status;
+    }
     return 400;
   } catch (const Poco::Exception& e) {
     Log(LogLevel::kDebug, "live session ended", {{"doc", doc_id}, {"agent", agent}, {"error", e.displayText()}});

@@ -21,6 +21,7 @@
 #pragma once
 
 #include <atomic>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -38,6 +39,10 @@ class Live {
 
  private:
   int Session(Request& r, Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTPServerResponse& response);
+  // The answer to a live-session request that cannot become a session: a problem for bad
+  // parameters, else 426 (no WebSocket upgrade, or `on_own_connection` false: the upgrade
+  // came on a connection that had served other requests). nullopt: go ahead.
+  std::optional<Reply> Refusal(Request& r, bool on_own_connection);
   Reply File(Request& r, const std::string& name);
 
   region::Node& node_;

@@ -15,6 +15,7 @@ int HttpStatusFor(const Status& status) {
   static const std::map<std::string, int> kByReason = {
       {"version-mismatch", 412},   {"payload-too-large", 413}, {"unsupported-media-type", 415},
       {"method-not-allowed", 405}, {"not-acceptable", 406},    {"session-not-caught-up", 503},
+      {"upgrade-required", 426},   {"headers-too-large", 431},
   };
   if (auto it = kByReason.find(status.reason()); it != kByReason.end()) return it->second;
   switch (status.code()) {
@@ -47,7 +48,9 @@ const char* TitleFor(int http) {
     case 412: return "Precondition Failed";
     case 413: return "Content Too Large";
     case 415: return "Unsupported Media Type";
+    case 426: return "Upgrade Required";
     case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
     default: return "Internal Server Error";

@@ -1,6 +1,9 @@
 #include "server/router.h"
 
+#include <algorithm>
 #include <chrono>
+#include <future>
+#include <istream>
 #include <ostream>
 
 #include <Poco/Net/HTTPRequestHandler.h>
@@ -44,6 +47,33 @@ class DispatchHandler : public Poco::Net::HTTPRequestHandler {
   const Router& router_;
 };
 
+// Reads the body of a request POCO parsed, from its stream.
+crdt::Result<std::string> ReadPocoBody(Poco::Net::HTTPServerRequest& raw, size_t max_body) {
+  std::string body;
+  std::istream& in = raw.stream();
+  if (raw.hasContentLength()) {
+    const auto length = raw.getContentLength64();
+    if (length < 0 || static_cast<uint64_t>(length) > max_body) return PayloadTooLarge(max_body);
+    body.resize(static_cast<size_t>(length));
+    in.read(body.data(), length);
+    if (in.gcount() != length) {
+      return Status::InvalidArgument("truncated-body", "request body ended before Content-Length bytes");
+    }
+    return body;
+  }
+  if (!raw.getChunkedTransferEncoding()) return body;  // no body (RFC 9112 6.3)
+  // Never ask for more than one byte past the limit: a blocking read must not wait for
+  // bytes we are going to refuse anyway.
+  char buf[16384];
+  while (in) {
+    const size_t want = std::min(sizeof buf, max_body + 1 - body.size());
+    in.read(buf, static_cast<std::streamsize>(want));
+    body.append(buf, static_cast<size_t>(in.gcount()));
+    if (body.size() > max_body) return PayloadTooLarge(max_body);
+  }
+  return body;
+}
+
 }  // namespace
 
 Router::Router(std::vector<Route> routes, Metrics& metrics, size_t max_body_bytes)
@@ -64,24 +94,25 @@ Poco::Net::HTTPRequestHandler* Router::createRequestHandler(const Poco::Net::HTT
   return new DispatchHandler(*this);
 }
 
-Reply Router::Handle(Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTPServerResponse& response, int* route_index,
-                     bool* close, int* taken_status) const {
-  const std::string& uri = raw.getURI();
-  const size_t q = uri.find('?');
-  const std::string raw_path = uri.substr(0, q);
-  const std::string raw_query = q == std::string::npos ? "" : uri.substr(q + 1);
-  if (raw_path.empty() || raw_path[0] != '/') {
-    *close = true;
-    return ProblemReply(Status::InvalidArgument("invalid-path", "the request target must be an absolute path"));
+Resolved Router::Resolve(const std::string& method, const std::string& target) const {
+  Resolved out;
+  const size_t q = target.find('?');
+  out.path = target.substr(0, q);
+  out.raw_query = q == std::string::npos ? "" : target.substr(q + 1);
+  if (out.path.empty() || out.path[0] != '/') {
+    out.error = ProblemReply(Status::InvalidArgument("invalid-path", "the request target must be an absolute path"));
+    out.error.close = true;
+    return out;
   }
-  std::vector<std::string> segments = Split(raw_path);
+  std::vector<std::string> segments = Split(out.path);
   for (auto& s : segments) {
     std::string decoded;
     try {
       Poco::URI::decode(s, decoded);
     } catch (const Poco::Exception&) {
-      *close = true;
-      return ProblemReply(Status::InvalidArgument("invalid-path", "malformed percent-encoding in the path"));
+      out.error = ProblemReply(Status::InvalidArgument("invalid-path", "malformed percent-encoding in the path"));
+      out.error.close = true;
+      return out;
     }
     s = std::move(decoded);
   }
@@ -95,34 +126,60 @@ Reply Router::Handle(Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTPServerRes
       match = IsParam(c.segments[k]) ? !segments[k].empty() : c.segments[k] == segments[k];
     }
     if (!match) continue;
-    if (c.route.method != raw.getMethod()) {
+    if (c.route.method != method) {
       if (allow.find(c.route.method) == std::string::npos) allow += (allow.empty() ? "" : ", ") + c.route.method;
       continue;
     }
-    *route_index = static_cast<int>(i);
-    Request request(raw, raw_path, raw_query, max_body_);
+    out.index = static_cast<int>(i);
     for (size_t k = 0; k < segments.size(); ++k) {
-      if (IsParam(c.segments[k])) {
-        request.params()[c.segments[k].substr(1, c.segments[k].size() - 2)] = segments[k];
-      }
+      if (IsParam(c.segments[k])) out.params[c.segments[k].substr(1, c.segments[k].size() - 2)] = segments[k];
     }
-    if (c.route.takeover) {
-      *taken_status = c.route.takeover(request, raw, response);
-      return Reply{};
-    }
-    Reply reply = c.route.handler(request);
-    *close = request.body_unread();
-    return reply;
+    return out;
   }
-  // The body of a request we refuse is never read.
-  *close = (raw.hasContentLength() && raw.getContentLength64() > 0) || raw.getChunkedTransferEncoding();
   if (!allow.empty()) {
-    Reply reply = ProblemReply(Status(crdt::Code::kInvalidArgument, "method-not-allowed",
-                                      raw.getMethod() + " is not allowed on " + raw_path + " (allowed: " + allow + ")"));
-    reply.headers.emplace_back("Allow", allow);
-    return reply;
+    out.error = ProblemReply(Status(crdt::Code::kInvalidArgument, "method-not-allowed",
+                                    method + " is not allowed on " + out.path + " (allowed: " + allow + ")"));
+    out.error.headers.emplace_back("Allow", allow);
+    return out;
   }
-  return ProblemReply(Status::NotFound("route-not-found", "no route for " + raw.getMethod() + " " + raw_path));
+  out.error = ProblemReply(Status::NotFound("route-not-found", "no route for " + method + " " + out.path));
+  return out;
+}
+
+Reply RunHandler(const Route& route, Request& request) {
+  if (!route.async) return route.handler(request);
+  std::promise<Reply> answered;
+  std::future<Reply> answer = answered.get_future();
+  route.async(request, [&answered](Reply reply) { answered.set_value(std::move(reply)); });
+  return answer.get();
+}
+
+Reply Router::Handle(Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTPServerResponse& response, int* route_index,
+                     bool* close, int* taken_status) const {
+  Resolved resolved = Resolve(raw.getMethod(), raw.getURI());
+  const bool has_body = (raw.hasContentLength() && raw.getContentLength64() > 0) || raw.getChunkedTransferEncoding();
+  if (resolved.index < 0) {
+    // The body of a request we refuse is never read.
+    *close = resolved.error.close || has_body;
+    return resolved.error;
+  }
+  *route_index = resolved.index;
+  const Route& route = routes_[static_cast<size_t>(resolved.index)].route;
+  Request::Headers headers;
+  for (const auto& [name, value] : raw) headers.emplace_back(name, value);
+  const size_t max_body = max_body_;
+  Request request(raw.getMethod(), raw.getURI(), std::move(resolved.path), std::move(resolved.raw_query),
+                  std::move(headers), has_body, [&raw, max_body]() -> crdt::Result<std::string> {
+                    return ReadPocoBody(raw, max_body);
+                  });
+  request.params() = std::move(resolved.params);
+  if (route.takeover) {
+    *taken_status = route.takeover(request, raw, response);
+    return Reply{};
+  }
+  Reply reply = RunHandler(route, request);
+  *close = request.body_unread();
+  return reply;
 }
 
 void Router::Dispatch(Poco::Net::HTTPServerRequest& raw, Poco::Net::HTTPServerResponse& response) const {

@@ -8,6 +8,7 @@
 // Thread-safety: immutable after construction; one Router serves all server threads.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,13 +19,29 @@
 
 namespace server {
 
+// A request target resolved to a route.
+struct Resolved {
+  int index = -1;                             // into the route table; -1: answer with `error`
+  std::string path;                           // the target's path, still percent-encoded
+  std::string raw_query;
+  std::map<std::string, std::string> params;  // percent-decoded path parameters
+  Reply error;                                // 400 (bad path), 404 or 405 with Allow
+};
+
 class Router : public Poco::Net::HTTPRequestHandlerFactory {
  public:
   Router(std::vector<Route> routes, Metrics& metrics, size_t max_body_bytes);
 
   Poco::Net::HTTPRequestHandler* createRequestHandler(const Poco::Net::HTTPServerRequest& request) override;
 
+  // Serves one request of a connection POCO's server owns (WebSocket upgrades).
   void Dispatch(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) const;
+
+  // Finds the route for `method` and `target`.
+  Resolved Resolve(const std::string& method, const std::string& target) const;
+  const Route& route(int index) const { return routes_[static_cast<size_t>(index)].route; }
+  Metrics& metrics() const { return metrics_; }
+  size_t max_body() const { return max_body_; }
 
   static std::vector<std::string> RouteNames(const std::vector<Route>& routes);
 
@@ -42,5 +59,8 @@ class Router : public Poco::Net::HTTPRequestHandlerFactory {
   Metrics& metrics_;
   size_t max_body_;
 };
+
+// Runs a route's handler to its answer, waiting for an asynchronous one.
+Reply RunHandler(const Route& route, Request& request);
 
 }  // namespace server

@@ -7,6 +7,12 @@ namespace region::internal {
 using crdt::Result;
 using crdt::Status;
 
+namespace {
+// Memory statistics take a global mutex on every SQLite allocation; nothing here reads
+// them. Must run before SQLite initialises, hence at load time.
+[[maybe_unused]] const bool kMemStatusOff = [] { return sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) == SQLITE_OK; }();
+}  // namespace
+
 Status StorageError(sqlite3* db, std::string_view what) {
   const char* msg = db ? sqlite3_errmsg(db) : "out of memory";
   // SQLITE_FULL and friends are operator problems, not bugs, but still 500-class.

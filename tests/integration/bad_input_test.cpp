@@ -1,5 +1,8 @@
 // Bad input gets a clear problem+json answer with a stable type, and changes nothing.
+#include <algorithm>
 #include <chrono>
+#include <string>
+#include <vector>
 
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
@@ -43,6 +46,37 @@ std::string RawExchange(const std::string& url, const std::string& request, std:
       if (out.find("\r\n\r\n") != std::string::npos && out.find("}") != std::string::npos) break;
     }
   } catch (const Poco::Exception&) {
+  }
+  return out;
+}
+
+// Sends `request`, then reads until the server closes the connection (or `timeout`).
+std::string ExchangeUntilClose(const std::string& url, const std::string& request, std::chrono::milliseconds timeout) {
+  Poco::URI uri(url);
+  Poco::Net::StreamSocket sock(Poco::Net::SocketAddress(uri.getHost(), uri.getPort()));
+  sock.setReceiveTimeout(Poco::Timespan(static_cast<long>(timeout.count() / 1000), 0));
+  sock.sendBytes(request.data(), static_cast<int>(request.size()));
+  std::string out;
+  char buf[4096];
+  try {
+    while (true) {
+      const int n = sock.receiveBytes(buf, sizeof buf);
+      if (n <= 0) break;
+      out.append(buf, static_cast<size_t>(n));
+    }
+  } catch (const Poco::Exception&) {
+    out += "<timeout>";
+  }
+  return out;
+}
+
+// The status codes of the HTTP/1.1 answers in `stream`, in order.
+std::vector<int> Statuses(const std::string& stream) {
+  std::vector<int> out;
+  size_t pos = 0;
+  while ((pos = stream.find("HTTP/1.1 ", pos)) != std::string::npos) {
+    out.push_back(std::stoi(stream.substr(pos + 9, 3)));
+    pos += 9;
   }
   return out;
 }
@@ -102,6 +136,79 @@ BOOST_AUTO_TEST_CASE(bodies_over_the_limit_get_413_before_being_read) {
   const std::string chunked_reply = RawExchange(s.proc->url(), chunked, std::chrono::seconds(10));
   BOOST_TEST(chunked_reply.find("HTTP/1.1 413") == 0u, chunked_reply);
   BOOST_TEST(h.Get("/v1/collections/c/docs/k").status == 404);
+  BOOST_TEST(h.Get("/healthz").status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(http_framing_pipelining_chunked_continue_and_malformed_requests) {
+  Server s;
+  auto& h = s.http();
+  const std::string url = s.proc->url();
+  const auto timeout = std::chrono::seconds(10);
+  // Three pipelined requests in one packet: a quick route, a write that waits for its group
+  // commit, and a read served by a worker thread. Answers come in order.
+  const std::string pipelined =
+      "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+      "PUT /v1/collections/c/docs/p HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 7\r\n\r\n{\"a\":1}"
+      "GET /v1/collections/c/docs/p HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  const std::string answers = ExchangeUntilClose(url, pipelined, timeout);
+  BOOST_TEST((Statuses(answers) == std::vector<int>{200, 201, 200}), answers);
+  BOOST_TEST(answers.find("\"status\":\"ok\"") < answers.find("\"seq\":1"), answers);
+  BOOST_TEST(answers.rfind("\"a\":1") > answers.find("\"seq\":1"), answers);
+  BOOST_TEST(answers.find("<timeout>") == std::string::npos);
+
+  // A chunked body, with a chunk extension and a trailer.
+  const std::string chunked =
+      "PUT /v1/collections/c/docs/q HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+      "4;ext=1\r\n{\"b\"\r\n3\r\n:2}\r\n0\r\nX-Trailer: t\r\n\r\n";
+  BOOST_TEST((Statuses(ExchangeUntilClose(url, chunked, timeout)) == std::vector<int>{201}));
+  BOOST_TEST(Json(h.Get("/v1/collections/c/docs/q"))["value"]["b"] == 2);
+
+  // Expect: 100-continue: the interim answer comes before the body is sent.
+  {
+    Poco::URI uri(url);
+    Poco::Net::StreamSocket sock(Poco::Net::SocketAddress(uri.getHost(), uri.getPort()));
+    sock.setReceiveTimeout(Poco::Timespan(10, 0));
+    const std::string head =
+        "PUT /v1/collections/c/docs/r HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 7\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n";
+    sock.sendBytes(head.data(), static_cast<int>(head.size()));
+    char buf[4096];
+    const int n = sock.receiveBytes(buf, sizeof buf);
+    BOOST_TEST(std::string(buf, static_cast<size_t>(std::max(n, 0))) == "HTTP/1.1 100 Continue\r\n\r\n");
+    sock.sendBytes("{\"c\":3}", 7);
+    std::string rest;
+    int m;
+    while ((m = sock.receiveBytes(buf, sizeof buf)) > 0) rest.append(buf, static_cast<size_t>(m));
+    BOOST_TEST((Statuses(rest) == std::vector<int>{201}), rest);
+  }
+
+  // Malformed requests: a problem answer, then the connection closes.
+  const std::string bad_line = ExchangeUntilClose(url, "NONSENSE\r\n\r\n", timeout);
+  BOOST_TEST((Statuses(bad_line) == std::vector<int>{400}), bad_line);
+  BOOST_TEST(bad_line.find("urn:meridian:problem:bad-request") != std::string::npos);
+  BOOST_TEST(bad_line.find("<timeout>") == std::string::npos);
+  const std::string bad_length = ExchangeUntilClose(
+      url, "PUT /v1/collections/c/docs/s HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: -5\r\n\r\n",
+      timeout);
+  BOOST_TEST((Statuses(bad_length) == std::vector<int>{400}), bad_length);
+  const std::string huge_head = ExchangeUntilClose(
+      url, "GET /healthz HTTP/1.1\r\nX-Big: " + std::string(70000, 'x') + "\r\n\r\n", timeout);
+  BOOST_TEST((Statuses(huge_head) == std::vector<int>{431}), huge_head.substr(0, 200));
+  BOOST_TEST(huge_head.find("urn:meridian:problem:headers-too-large") != std::string::npos);
+
+  // HTTP/1.0 without keep-alive: one answer, then the server closes.
+  const std::string old = ExchangeUntilClose(url, "GET /healthz HTTP/1.0\r\n\r\n", timeout);
+  BOOST_TEST((Statuses(old) == std::vector<int>{200}), old);
+  BOOST_TEST(old.find("Connection: close") != std::string::npos);
+  BOOST_TEST(old.find("<timeout>") == std::string::npos);
+
+  // A live session must be its connection's first request.
+  BOOST_TEST(h.Put("/v1/collections/t", R"({"policy":"crdt","fields":{"body":"text"}})").status == 200);
+  BOOST_TEST(h.Get("/healthz").status == 200);
+  auto reused = h.Get("/v1/collections/t/docs/d/live?agent=web-a", {{"Upgrade", "websocket"}});
+  ExpectProblem(reused, 426, "upgrade-required");
   BOOST_TEST(h.Get("/healthz").status == 200);
 }
 

@@ -1,0 +1,882 @@
+#include "server/event_server.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstring>
+#include <condition_variable>
+#include <ctime>
+#include <deque>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server/http.h"
+#include "server/log.h"
+#include "server/metrics.h"
+#include "server/problem.h"
+#include "server/router.h"
+
+namespace server {
+
+using crdt::Status;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+constexpr size_t kReadChunk = 65536;
+constexpr size_t kMaxPendingOut = 4 << 20;  // stop answering pipelined requests until it drains
+
+const char* Reason(int status) {
+  switch (status) {
+    case 100: return "Continue";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 204: return "No Content";
+    case 301: return "Moved Permanently";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 415: return "Unsupported Media Type";
+    case 422: return "Unprocessable Content";
+    case 426: return "Upgrade Required";
+    case 428: return "Precondition Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Status";
+  }
+}
+
+bool IEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+// True when the comma-separated header value lists `token` (case-insensitive).
+bool HasToken(std::string_view value, std::string_view token) {
+  size_t pos = 0;
+  while (pos <= value.size()) {
+    size_t comma = value.find(',', pos);
+    if (comma == std::string_view::npos) comma = value.size();
+    std::string_view part = value.substr(pos, comma - pos);
+    while (!part.empty() && (part.front() == ' ' || part.front() == '\t')) part.remove_prefix(1);
+    while (!part.empty() && (part.back() == ' ' || part.back() == '\t')) part.remove_suffix(1);
+    if (IEquals(part, token)) return true;
+    pos = comma + 1;
+  }
+  return false;
+}
+
+bool IsTokenChar(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) || std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// The parsed head of a request.
+struct Head {
+  std::string method;
+  std::string target;
+  bool http11 = true;
+  Request::Headers headers;
+  size_t length = 0;  // bytes of the head, blank line included
+
+  const std::string* Find(std::string_view name) const {
+    for (const auto& [k, v] : headers) {
+      if (IEquals(k, name)) return &v;
+    }
+    return nullptr;
+  }
+};
+
+// Parses the head in data[0, end) (end just past "\r\n\r\n"). Returns an error reply on
+// malformed input.
+std::optional<Reply> ParseHead(std::string_view data, size_t max_headers, Head* head) {
+  auto bad = [](const std::string& what) {
+    Reply r = ProblemReply(Status::InvalidArgument("bad-request", what));
+    r.close = true;
+    return r;
+  };
+  size_t eol = data.find("\r\n");
+  const std::string_view line = data.substr(0, eol);
+  const size_t sp1 = line.find(' ');
+  const size_t sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp1 == std::string_view::npos || sp2 == std::string_view::npos || sp1 == 0 || sp2 == sp1 + 1) {
+    return bad("malformed request line");
+  }
+  head->method = std::string(line.substr(0, sp1));
+  head->target = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
+  const std::string_view version = line.substr(sp2 + 1);
+  if (!std::all_of(head->method.begin(), head->method.end(), IsTokenChar)) return bad("malformed method");
+  if (version == "HTTP/1.1") {
+    head->http11 = true;
+  } else if (version == "HTTP/1.0") {
+    head->http11 = false;
+  } else {
+    return bad("unsupported HTTP version (HTTP/1.0 and HTTP/1.1 are served)");
+  }
+  for (char c : head->target) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f) return bad("malformed request target");
+  }
+  size_t pos = eol + 2;
+  while (pos < data.size()) {
+    eol = data.find("\r\n", pos);
+    if (eol == pos) break;  // the blank line
+    const std::string_view field = data.substr(pos, eol - pos);
+    pos = eol + 2;
+    if (field.front() == ' ' || field.front() == '\t') return bad("folded header lines are not accepted");
+    const size_t colon = field.find(':');
+    if (colon == std::string_view::npos || colon == 0) return bad("malformed header line");
+    const std::string_view name = field.substr(0, colon);
+    if (!std::all_of(name.begin(), name.end(), IsTokenChar)) return bad("malformed header name");
+    std::string_view value = field.substr(colon + 1);
+    while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+    while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    if (head->headers.size() >= max_headers) {
+      Reply r = ProblemReply(Status(crdt::Code::kInvalidArgument, "headers-too-large", "too many header fields"));
+      r.close = true;
+      return r;
+    }
+    head->headers.emplace_back(std::string(name), std::string(value));
+  }
+  return std::nullopt;
+}
+
+// Decodes a chunked body starting at data[0], resuming at *resume (where a chunk-size line
+// starts) with what *body holds so far, so that a body arriving in many reads is decoded
+// once. Returns false when more bytes are needed; on true, *consumed covers the body
+// (trailers included). Sets *error on malformed input and *too_large as soon as the
+// decoded size passes `max`.
+bool DecodeChunked(std::string_view data, size_t max, size_t* resume, std::string* body, size_t* consumed,
+                   bool* too_large, std::optional<Reply>* error) {
+  size_t pos = *resume;
+  while (true) {
+    *resume = pos;
+    const size_t eol = data.find("\r\n", pos);
+    if (eol == std::string_view::npos) {
+      if (data.size() - pos > 1024) *error = ProblemReply(Status::InvalidArgument("bad-request", "malformed chunk size"));
+      return false;
+    }
+    std::string_view size_text = data.substr(pos, eol - pos);
+    size_text = size_text.substr(0, size_text.find(';'));  // extensions are ignored
+    while (!size_text.empty() && (size_text.back() == ' ' || size_text.back() == '\t')) size_text.remove_suffix(1);
+    if (size_text.empty() || size_text.size() > 15 ||
+        !std::all_of(size_text.begin(), size_text.end(), [](char c) { return std::isxdigit(static_cast<unsigned char>(c)); })) {
+      *error = ProblemReply(Status::InvalidArgument("bad-request", "malformed chunk size"));
+      return false;
+    }
+    const size_t size = std::stoull(std::string(size_text), nullptr, 16);
+    pos = eol + 2;
+    if (size == 0) {
+      // Trailer fields, then a blank line.
+      while (true) {
+        const size_t end = data.find("\r\n", pos);
+        if (end == std::string_view::npos) return false;
+        if (end == pos) {
+          *consumed = end + 2;
+          return true;
+        }
+        pos = end + 2;
+      }
+    }
+    if (body->size() + size > max) {
+      *too_large = true;
+      return false;
+    }
+    if (data.size() < pos + size + 2) {
+      // Incomplete: the decoded size so far may already tell us the body is too large.
+      if (body->size() + (data.size() - pos) > max) *too_large = true;
+      return false;
+    }
+    body->append(data.data() + pos, size);
+    if (data.substr(pos + size, 2) != "\r\n") {
+      *error = ProblemReply(Status::InvalidArgument("bad-request", "malformed chunk"));
+      return false;
+    }
+    pos += size + 2;
+  }
+}
+
+// Threads for routes that may block.
+class WorkerPool {
+ public:
+  explicit WorkerPool(int max) : max_(std::max(1, max)) {}
+  ~WorkerPool() { Stop(); }
+
+  void Run(std::function<void()> task) {
+    std::unique_lock lock(mu_);
+    tasks_.push_back(std::move(task));
+    if (static_cast<int>(tasks_.size()) > idle_ && static_cast<int>(threads_.size()) < max_) {
+      threads_.emplace_back([this] { Work(); });
+    } else {
+      cv_.notify_one();
+    }
+  }
+
+  void Stop() {
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+      threads.swap(threads_);
+    }
+    cv_.notify_all();
+    for (auto& t : threads) t.join();
+  }
+
+ private:
+  void Work() {
+    std::unique_lock lock(mu_);
+    while (true) {
+      ++idle_;
+      cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+      --idle_;
+      if (tasks_.empty()) return;  // stopping
+      std::function<void()> task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+    }
+  }
+
+  const int max_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  std::vector<std::thread> threads_;
+  int idle_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace
+
+struct Loop;
+
+struct Conn {
+  int fd = -1;
+  Loop* loop = nullptr;
+  std::string in;
+  std::string out;
+  size_t out_pos = 0;
+  bool first = true;        // nothing consumed yet: the first request is only peeked at
+  bool busy = false;        // a request is being handled
+  bool closed = false;
+  bool close_after = false;  // close once the pending answer is written
+  bool peer_closed = false;  // the client sent FIN: answer what was sent, then close
+  bool continue_sent = false;
+  bool read_paused = false;  // stopped reading: enough is buffered until an answer goes out
+  size_t chunk_resume = 0;   // a chunked body being received: where decoding resumes
+  std::string chunk_body;    // and what it decoded so far
+  Clock::time_point last_active;
+  // The request being handled.
+  std::unique_ptr<Request> request;
+  int route_index = -1;
+  std::string method;
+  bool keep_alive = true;
+  Clock::time_point started;
+  std::optional<Reply> sync_reply;  // answered on the loop thread while being dispatched
+};
+
+struct EventServer::Impl {
+  Impl(int listen_fd, const Router& router, EventServerOptions options, Handoff handoff)
+      : listen_fd(listen_fd), router(router), options(std::move(options)), handoff(std::move(handoff)),
+        workers(this->options.max_workers) {}
+
+  int listen_fd;
+  const Router& router;
+  const EventServerOptions options;
+  Handoff handoff;
+  WorkerPool workers;
+  std::vector<std::unique_ptr<Loop>> loops;
+  std::atomic<int> in_flight{0};
+  bool started = false;
+  bool stopped = false;
+};
+
+struct Loop {
+  EventServer::Impl* server = nullptr;
+  int epfd = -1;
+  int evfd = -1;
+  std::thread thread;
+  std::thread::id thread_id;
+  std::atomic<bool> stopping{false};
+  std::atomic<bool> accepting{true};
+  std::unordered_map<int, std::shared_ptr<Conn>> conns;
+  std::mutex posted_mu;
+  std::vector<std::pair<std::shared_ptr<Conn>, Reply>> posted;
+  std::string date;  // the Date header, refreshed every second
+  char read_buf[kReadChunk];
+  Clock::time_point last_sweep;
+
+  void Run();
+  void Accept();
+  void OnEvent(const std::shared_ptr<Conn>& conn, uint32_t events);
+  void ReadMore(const std::shared_ptr<Conn>& conn);
+  bool Peek(const std::shared_ptr<Conn>& conn);
+  void Pump(const std::shared_ptr<Conn>& conn);
+  bool ParseOne(const std::shared_ptr<Conn>& conn);
+  void Dispatch(const std::shared_ptr<Conn>& conn, Head head, bool has_body, std::string body, bool too_large);
+  void Finish(const std::shared_ptr<Conn>& conn, Reply reply);
+  void Answer(const std::shared_ptr<Conn>& conn, const Reply& reply, bool keep_alive);
+  void Flush(const std::shared_ptr<Conn>& conn);
+  void Close(const std::shared_ptr<Conn>& conn);
+  void Post(const std::shared_ptr<Conn>& conn, Reply reply);
+  void OnPosted();
+  void Sweep();
+};
+
+void Loop::Post(const std::shared_ptr<Conn>& conn, Reply reply) {
+  if (std::this_thread::get_id() == thread_id) {
+    conn->sync_reply = std::move(reply);
+    return;
+  }
+  bool was_empty;
+  {
+    std::lock_guard lock(posted_mu);
+    was_empty = posted.empty();
+    posted.emplace_back(conn, std::move(reply));
+  }
+  if (was_empty) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(evfd, &one, sizeof one);
+  }
+}
+
+void Loop::OnPosted() {
+  uint64_t count;
+  [[maybe_unused]] ssize_t n = read(evfd, &count, sizeof count);  // first, then take the list
+  std::vector<std::pair<std::shared_ptr<Conn>, Reply>> ready;
+  {
+    std::lock_guard lock(posted_mu);
+    ready.swap(posted);
+  }
+  for (auto& [conn, reply] : ready) {
+    Finish(conn, std::move(reply));
+    if (conn->closed) continue;
+    if (conn->read_paused) {
+      conn->read_paused = false;
+      ReadMore(conn);  // pumps
+    } else {
+      Pump(conn);
+    }
+  }
+}
+
+void Loop::Run() {
+  thread_id = std::this_thread::get_id();
+  epoll_event events[256];
+  while (!stopping.load()) {
+    const int n = epoll_wait(epfd, events, 256, 1000);
+    for (int i = 0; i < n; ++i) {
+      const int fd = events[i].data.fd;
+      if (fd == server->listen_fd) {
+        Accept();
+      } else if (fd == evfd) {
+        OnPosted();
+      } else {
+        auto it = conns.find(fd);
+        if (it == conns.end()) continue;
+        std::shared_ptr<Conn> conn = it->second;  // keeps it alive while it is handled
+        OnEvent(conn, events[i].events);
+      }
+    }
+    if (Clock::now() - last_sweep >= std::chrono::seconds(1)) Sweep();
+  }
+}
+
+void Loop::Accept() {
+  while (accepting.load()) {
+    const int fd = accept4(server->listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd < 0) {
+      if (errno == EINTR) continue;
+      if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        Log(LogLevel::kWarning, "accept failed", {{"error", std::strerror(errno)}});
+      }
+      return;
+    }
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    auto conn = std::make_shared<Conn>();
+    conn->fd = fd;
+    conn->loop = this;
+    conn->last_active = Clock::now();
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.fd = fd;
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      close(fd);
+      continue;
+    }
+    conns.emplace(fd, conn);
+    ReadMore(conn);
+  }
+}
+
+void Loop::OnEvent(const std::shared_ptr<Conn>& conn, uint32_t events) {
+  if (events & (EPOLLERR)) {
+    Close(conn);
+    return;
+  }
+  if (events & EPOLLOUT) Flush(conn);
+  if (conn->closed) return;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
+    ReadMore(conn);
+  } else if (events & EPOLLOUT) {
+    Pump(conn);  // pipelined requests wait while answers do not drain
+  }
+}
+
+// The first request of a connection is looked at without being consumed, so that a
+// WebSocket upgrade can be handed over whole. Returns true when the connection is now
+// read normally.
+bool Loop::Peek(const std::shared_ptr<Conn>& conn) {
+  const size_t max_head = server->options.max_head_bytes;
+  std::string buf;
+  buf.resize(max_head);  // zero-filled once per connection
+  const ssize_t n = recv(conn->fd, buf.data(), buf.size(), MSG_PEEK);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return false;
+    Close(conn);
+    return false;
+  }
+  if (n == 0) return true;  // the normal read sees the end
+  buf.resize(static_cast<size_t>(n));
+  const size_t end = buf.find("\r\n\r\n");
+  if (end == std::string::npos && buf.size() < max_head) return false;  // wait for the rest of the head
+  conn->first = false;
+  if (end == std::string::npos) return true;
+  // Only the request line matters here.
+  const size_t eol = buf.find("\r\n");
+  const std::string line = buf.substr(0, eol);
+  const size_t sp1 = line.find(' ');
+  const size_t sp2 = sp1 == std::string::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp1 == std::string::npos || sp2 == std::string::npos) return true;
+  const Resolved resolved = server->router.Resolve(line.substr(0, sp1), line.substr(sp1 + 1, sp2 - sp1 - 1));
+  if (resolved.index < 0 || !server->router.route(resolved.index).takeover || !server->handoff) return true;
+  // Hand the connection over, unread and blocking.
+  epoll_ctl(epfd, EPOLL_CTL_DEL, conn->fd, nullptr);
+  const int flags = fcntl(conn->fd, F_GETFL);
+  fcntl(conn->fd, F_SETFL, flags & ~O_NONBLOCK);
+  const int fd = conn->fd;
+  conns.erase(fd);
+  conn->closed = true;
+  conn->fd = -1;
+  server->handoff(fd);
+  return false;
+}
+
+void Loop::ReadMore(const std::shared_ptr<Conn>& conn) {
+  if (conn->first && !Peek(conn)) return;
+  const size_t cap = server->options.max_head_bytes + server->router.max_body() + kReadChunk;
+  while (!conn->closed && !conn->peer_closed) {
+    if (conn->in.size() > cap) {  // the answer to what is buffered comes first
+      conn->read_paused = true;
+      break;
+    }
+    const ssize_t n = recv(conn->fd, read_buf, kReadChunk, 0);
+    if (n > 0) {
+      conn->in.append(read_buf, static_cast<size_t>(n));
+      conn->last_active = Clock::now();
+      if (static_cast<size_t>(n) < kReadChunk) {
+        // Most likely all there is; the next edge brings the rest.
+        break;
+      }
+      continue;
+    }
+    if (n == 0) {
+      conn->peer_closed = true;
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) Close(conn);
+    break;
+  }
+  if (!conn->closed) Pump(conn);
+}
+
+void Loop::Pump(const std::shared_ptr<Conn>& conn) {
+  while (!conn->closed && !conn->busy && !conn->close_after && conn->out.size() - conn->out_pos < kMaxPendingOut) {
+    if (!ParseOne(conn)) break;
+  }
+  if (conn->closed) return;
+  const bool idle = !conn->busy && conn->out_pos == conn->out.size();
+  if (idle && (conn->close_after || conn->peer_closed)) Close(conn);
+}
+
+bool Loop::ParseOne(const std::shared_ptr<Conn>& conn) {
+  const EventServerOptions& opt = server->options;
+  const size_t end = conn->in.find("\r\n\r\n");
+  if (end == std::string::npos || end + 4 > opt.max_head_bytes) {
+    if (conn->in.size() > opt.max_head_bytes) {
+      Reply r = ProblemReply(Status(crdt::Code::kInvalidArgument, "headers-too-large", "the request head is too large"));
+      conn->busy = true;
+      conn->route_index = -1;
+      conn->method = "?";
+      conn->started = Clock::now();
+      server->in_flight.fetch_add(1);
+      conn->keep_alive = false;
+      Finish(conn, std::move(r));
+    }
+    return false;
+  }
+  Head head;
+  head.length = end + 4;
+  if (auto error = ParseHead(std::string_view(conn->in).substr(0, head.length), opt.max_headers, &head)) {
+    conn->in.clear();
+    conn->busy = true;
+    conn->route_index = -1;
+    conn->method = head.method.empty() ? "?" : head.method;
+    conn->started = Clock::now();
+    server->in_flight.fetch_add(1);
+    conn->keep_alive = false;
+    Finish(conn, std::move(*error));
+    return false;
+  }
+  const size_t max_body = server->router.max_body();
+  const std::string* te = head.Find("Transfer-Encoding");
+  const std::string* cl = head.Find("Content-Length");
+  std::string body;
+  bool too_large = false;
+  bool has_body = false;
+  size_t consumed = head.length;
+  std::optional<Reply> error;
+  if (te) {
+    if (!HasToken(*te, "chunked")) {
+      error = ProblemReply(Status::InvalidArgument("bad-request", "only the chunked transfer coding is accepted"));
+    } else {
+      has_body = true;
+      size_t used = 0;
+      const bool complete = DecodeChunked(std::string_view(conn->in).substr(head.length), max_body,
+                                          &conn->chunk_resume, &conn->chunk_body, &used, &too_large, &error);
+      if (complete) body = std::move(conn->chunk_body);
+      if (!complete && !too_large && !error) {
+        if (!conn->continue_sent && head.Find("Expect") && HasToken(*head.Find("Expect"), "100-continue")) {
+          conn->out += "HTTP/1.1 100 Continue\r\n\r\n";
+          conn->continue_sent = true;
+          Flush(conn);
+        }
+        return false;
+      }
+      consumed += used;
+    }
+  } else if (cl) {
+    const std::string& v = *cl;
+    if (v.empty() || v.size() > 18 || !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      error = ProblemReply(Status::InvalidArgument("bad-request", "malformed Content-Length"));
+    } else {
+      const uint64_t length = std::stoull(v);
+      has_body = length > 0;
+      if (length > max_body) {
+        too_large = true;
+      } else if (conn->in.size() < head.length + length) {
+        if (!conn->continue_sent && head.Find("Expect") && HasToken(*head.Find("Expect"), "100-continue")) {
+          conn->out += "HTTP/1.1 100 Continue\r\n\r\n";
+          conn->continue_sent = true;
+          Flush(conn);
+        }
+        return false;
+      } else {
+        body = conn->in.substr(head.length, length);
+        consumed += length;
+      }
+    }
+  }
+  conn->continue_sent = false;
+  conn->chunk_resume = 0;
+  conn->chunk_body.clear();
+  if (error) {
+    error->close = true;
+    conn->in.clear();
+    conn->busy = true;
+    conn->route_index = -1;
+    conn->method = head.method;
+    conn->started = Clock::now();
+    server->in_flight.fetch_add(1);
+    conn->keep_alive = false;
+    Finish(conn, std::move(*error));
+    return false;
+  }
+  if (too_large) {
+    conn->in.clear();  // never read: the connection closes after the answer
+    conn->close_after = true;
+  } else {
+    conn->in.erase(0, consumed);
+  }
+  Dispatch(conn, std::move(head), has_body, std::move(body), too_large);
+  return true;
+}
+
+void Loop::Dispatch(const std::shared_ptr<Conn>& conn, Head head, bool has_body, std::string body, bool too_large) {
+  conn->busy = true;
+  conn->started = Clock::now();
+  conn->method = head.method;
+  server->in_flight.fetch_add(1);
+  const std::string* connection = head.Find("Connection");
+  conn->keep_alive = head.http11 ? !(connection && HasToken(*connection, "close"))
+                                 : (connection && HasToken(*connection, "keep-alive"));
+  Resolved resolved = server->router.Resolve(head.method, head.target);
+  conn->route_index = resolved.index;
+  if (resolved.index < 0) {
+    if (too_large) resolved.error.close = true;
+    Finish(conn, std::move(resolved.error));
+    return;
+  }
+  const Route& route = server->router.route(resolved.index);
+  const size_t max_body = server->router.max_body();
+  Request::BodyReader reader;
+  if (too_large) {
+    reader = [max_body]() -> crdt::Result<std::string> { return PayloadTooLarge(max_body); };
+  } else {
+    reader = [body = std::move(body)]() mutable -> crdt::Result<std::string> { return std::move(body); };
+  }
+  conn->request = std::make_unique<Request>(std::move(head.method), std::move(head.target), std::move(resolved.path),
+                                            std::move(resolved.raw_query), std::move(head.headers), has_body,
+                                            std::move(reader));
+  conn->request->params() = std::move(resolved.params);
+  auto guarded = [](auto&& fn) -> std::optional<Reply> {
+    try {
+      fn();
+      return std::nullopt;
+    } catch (const std::exception& e) {
+      Reply r = ProblemReply(Status::Internal(std::string("unhandled exception: ") + e.what()));
+      r.close = true;
+      return r;
+    } catch (...) {
+      Reply r = ProblemReply(Status::Internal("unhandled non-standard exception"));
+      r.close = true;
+      return r;
+    }
+  };
+  if (route.takeover && !route.handler) {
+    Reply r = ProblemReply(Status::InvalidArgument(
+        "upgrade-required", "open " + conn->request->path() + " as a WebSocket on a connection of its own"));
+    r.headers.emplace_back("Upgrade", "websocket");
+    Finish(conn, std::move(r));
+    return;
+  }
+  if (route.async) {
+    std::shared_ptr<Conn> target = conn;
+    Loop* loop = this;
+    auto failed = guarded([&] {
+      route.async(*conn->request, [loop, target](Reply reply) { loop->Post(target, std::move(reply)); });
+    });
+    if (failed) {
+      // The handler threw before answering (it must not answer after throwing).
+      if (!conn->sync_reply) conn->sync_reply = std::move(*failed);
+    }
+    if (conn->sync_reply) {
+      Reply r = std::move(*conn->sync_reply);
+      conn->sync_reply.reset();
+      Finish(conn, std::move(r));
+    }
+    return;
+  }
+  if (route.quick) {
+    Reply reply;
+    auto failed = guarded([&] { reply = route.handler(*conn->request); });
+    Finish(conn, failed ? std::move(*failed) : std::move(reply));
+    return;
+  }
+  std::shared_ptr<Conn> target = conn;
+  Loop* loop = this;
+  const Route* r = &route;
+  server->workers.Run([loop, target, r, guarded] {
+    Reply reply;
+    auto failed = guarded([&] { reply = r->handler(*target->request); });
+    loop->Post(target, failed ? std::move(*failed) : std::move(reply));
+  });
+}
+
+void Loop::Finish(const std::shared_ptr<Conn>& conn, Reply reply) {
+  server->in_flight.fetch_sub(1);
+  const double seconds = std::chrono::duration<double>(Clock::now() - conn->started).count();
+  server->router.metrics().Observe(conn->route_index, conn->method, reply.status, seconds);
+  if (LogEnabled(LogLevel::kDebug)) {
+    Log(LogLevel::kDebug, "request", {{"method", conn->method},
+                                      {"uri", conn->request ? conn->request->target() : std::string()},
+                                      {"status", std::to_string(reply.status)},
+                                      {"ms", std::to_string(seconds * 1000)}});
+  }
+  const bool unread = conn->request && conn->request->body_unread();
+  conn->request.reset();
+  conn->busy = false;
+  if (conn->closed) return;
+  if (reply.close || unread) conn->close_after = true;
+  const bool keep_alive = conn->keep_alive && !conn->close_after;
+  if (!keep_alive) conn->close_after = true;
+  Answer(conn, reply, keep_alive);
+  Flush(conn);
+}
+
+void Loop::Answer(const std::shared_ptr<Conn>& conn, const Reply& reply, bool keep_alive) {
+  std::string& out = conn->out;
+  if (conn->out_pos == out.size()) {
+    out.clear();
+    conn->out_pos = 0;
+  }
+  out.reserve(out.size() + 256 + reply.body.size());
+  out += "HTTP/1.1 ";
+  out += std::to_string(reply.status);
+  out += ' ';
+  out += Reason(reply.status);
+  out += "\r\nDate: ";
+  out += date;
+  out += "\r\nServer: meridian\r\nContent-Type: ";
+  out += reply.content_type;
+  out += "\r\nContent-Length: ";
+  out += std::to_string(reply.body.size());
+  out += keep_alive ? "\r\nConnection: keep-alive\r\n" : "\r\nConnection: close\r\n";
+  for (const auto& [k, v] : reply.headers) {
+    out += k;
+    out += ": ";
+    out += v;
+    out += "\r\n";
+  }
+  out += "\r\n";
+  out += reply.body;
+}
+
+void Loop::Flush(const std::shared_ptr<Conn>& conn) {
+  while (!conn->closed && conn->out_pos < conn->out.size()) {
+    const ssize_t n = send(conn->fd, conn->out.data() + conn->out_pos, conn->out.size() - conn->out_pos, MSG_NOSIGNAL);
+    if (n > 0) {
+      conn->out_pos += static_cast<size_t>(n);
+      conn->last_active = Clock::now();
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;  // EPOLLOUT resumes
+    Close(conn);
+    return;
+  }
+  if (conn->closed) return;
+  if (conn->out_pos == conn->out.size() && !conn->busy) {
+    if (conn->close_after) {
+      Close(conn);
+    } else if (conn->out.capacity() > (1 << 20)) {
+      std::string().swap(conn->out);
+      conn->out_pos = 0;
+    }
+  }
+}
+
+void Loop::Close(const std::shared_ptr<Conn>& conn) {
+  if (conn->closed) return;
+  conn->closed = true;
+  conns.erase(conn->fd);
+  close(conn->fd);
+  conn->fd = -1;
+}
+
+void Loop::Sweep() {
+  const auto now = Clock::now();
+  last_sweep = now;
+  char buf[64];
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  std::strftime(buf, sizeof buf, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  date = buf;
+  const auto timeout = std::chrono::seconds(server->options.keep_alive_timeout_s);
+  std::vector<std::shared_ptr<Conn>> idle;
+  for (const auto& [fd, conn] : conns) {
+    if (!conn->busy && conn->out_pos == conn->out.size() && now - conn->last_active > timeout) idle.push_back(conn);
+  }
+  for (const auto& conn : idle) Close(conn);
+}
+
+EventServer::EventServer(int listen_fd, const Router& router, EventServerOptions options, Handoff handoff)
+    : impl_(std::make_unique<Impl>(listen_fd, router, std::move(options), std::move(handoff))) {}
+
+EventServer::~EventServer() { Stop(std::chrono::milliseconds(0)); }
+
+int EventServer::in_flight() const { return impl_->in_flight.load(); }
+
+void EventServer::Start() {
+  if (impl_->started) return;
+  impl_->started = true;
+  const int flags = fcntl(impl_->listen_fd, F_GETFL);
+  fcntl(impl_->listen_fd, F_SETFL, flags | O_NONBLOCK);
+  const int count = std::max(1, impl_->options.loops);
+  for (int i = 0; i < count; ++i) {
+    auto loop = std::make_unique<Loop>();
+    loop->server = impl_.get();
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    loop->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.fd = impl_->listen_fd;
+    epoll_ctl(loop->epfd, EPOLL_CTL_ADD, impl_->listen_fd, &ev);
+    epoll_event wake{};
+    wake.events = EPOLLIN;
+    wake.data.fd = loop->evfd;
+    epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->evfd, &wake);
+    loop->Sweep();
+    impl_->loops.push_back(std::move(loop));
+  }
+  for (auto& loop : impl_->loops) {
+    Loop* l = loop.get();
+    l->thread = std::thread([l] { l->Run(); });
+  }
+}
+
+void EventServer::StopAccepting() {
+  for (auto& loop : impl_->loops) {
+    loop->accepting = false;
+    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, impl_->listen_fd, nullptr);
+  }
+}
+
+void EventServer::Stop(std::chrono::milliseconds drain) {
+  if (impl_->stopped) return;
+  impl_->stopped = true;
+  StopAccepting();
+  const auto deadline = Clock::now() + drain;
+  while (impl_->in_flight.load() > 0 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  for (auto& loop : impl_->loops) {
+    loop->stopping = true;
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(loop->evfd, &one, sizeof one);
+  }
+  for (auto& loop : impl_->loops) {
+    if (loop->thread.joinable()) loop->thread.join();
+  }
+  // Answers still running (only past the drain deadline) find their connections closed.
+  for (auto& loop : impl_->loops) {
+    std::vector<std::shared_ptr<Conn>> open;
+    for (const auto& [fd, conn] : loop->conns) open.push_back(conn);
+    for (const auto& conn : open) loop->Close(conn);
+  }
+  impl_->workers.Stop();
+  for (auto& loop : impl_->loops) {
+    close(loop->epfd);
+    close(loop->evfd);
+  }
+}
+
+}  // namespace server
