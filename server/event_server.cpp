@@ -498,7 +498,8 @@ void Loop::ReadMore(const std::shared_ptr<Conn>& conn) {
     }
     const ssize_t n = recv(conn->fd, read_buf, kReadChunk, 0);
     if (n > 0) {
-      conn->in.append(read_buf, static_cast<size_t>(n));
+      // A connection closing after its answer (a refused body) reads only to drain.
+      if (!conn->close_after) conn->in.append(read_buf, static_cast<size_t>(n));
       conn->last_active = Clock::now();
       if (static_cast<size_t>(n) < kReadChunk) {
         // Most likely all there is; the next edge brings the rest.

@@ -1,7 +1,9 @@
 // http_load: throughput and latency of one region over HTTP, measured in one run so that
 // every number has its baseline beside it (this machine is shared and noisy).
 //
-//   build/tests/bench/http_load [--seconds=5] [--connections=32] [--value-bytes=100]
+//   build/tests/bench/http_load [--seconds=5] [--connections=32] [--value-bytes=100] [--server-arg=FLAG ...]
+//
+// MERIDIAN_BINARY=path runs another build of the server (to compare two builds).
 //
 // Phases, each against a fresh server started here with its own data directory:
 //   healthz        GET /healthz: the HTTP ceiling of this machine
@@ -28,6 +30,7 @@ struct Options {
   int seconds = 5;
   int connections = 32;
   int value_bytes = 100;
+  std::vector<std::string> server_args;  // passed to every server the benchmark starts
 };
 
 struct PhaseResult {
@@ -104,6 +107,7 @@ std::string MeanBatch(testsupport::HttpClient& client) {
 PhaseResult PutPhase(const std::string& name, const std::string& data_dir, const std::vector<std::string>& extra,
                      const Options& opt, std::string* batch) {
   std::vector<std::string> args = {"--region=bench", "--data-dir=" + data_dir, "--log-level=warning"};
+  args.insert(args.end(), opt.server_args.begin(), opt.server_args.end());
   args.insert(args.end(), extra.begin(), extra.end());
   auto server = testsupport::ServerProcess::Start(args, data_dir + "-log");
   const std::string value = "{\"payload\":\"" + std::string(static_cast<size_t>(opt.value_bytes), 'x') + "\"}";
@@ -129,9 +133,14 @@ int main(int argc, char** argv) {
   Options opt;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
+    if (a.rfind("--server-arg=", 0) == 0) {
+      opt.server_args.push_back(a.substr(13));
+      continue;
+    }
     if (!ParseFlag(a, "seconds", &opt.seconds) && !ParseFlag(a, "connections", &opt.connections) &&
         !ParseFlag(a, "value-bytes", &opt.value_bytes)) {
-      std::cerr << "usage: http_load [--seconds=5] [--connections=32] [--value-bytes=100]\n";
+      std::cerr << "usage: http_load [--seconds=5] [--connections=32] [--value-bytes=100] [--server-arg=FLAG ...]\n"
+                   "  --server-arg: a flag for every server started (e.g. --server-arg=--http-loops=1)\n";
       return 2;
     }
   }
@@ -142,8 +151,9 @@ int main(int argc, char** argv) {
 
   std::vector<std::pair<PhaseResult, std::string>> results;
   {
-    auto server = testsupport::ServerProcess::Start(
-        {"--region=bench", "--data-dir=" + dir.Sub("healthz"), "--log-level=warning"}, dir.Sub("healthz-log"));
+    std::vector<std::string> args = {"--region=bench", "--data-dir=" + dir.Sub("healthz"), "--log-level=warning"};
+    args.insert(args.end(), opt.server_args.begin(), opt.server_args.end());
+    auto server = testsupport::ServerProcess::Start(args, dir.Sub("healthz-log"));
     results.emplace_back(RunPhase("healthz", server->url(), opt,
                                   [](testsupport::HttpClient& c, int, uint64_t) { return c.Get("/healthz").status; }),
                          "-");

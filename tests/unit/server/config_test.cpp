@@ -20,6 +20,8 @@ BOOST_AUTO_TEST_CASE(flags_give_a_complete_config_with_defaults) {
   BOOST_TEST(cfg->data_dir == "data/us-east");
   BOOST_TEST(cfg->max_body_bytes == 16u * 1024 * 1024);
   BOOST_TEST((cfg->durability == region::Durability::kFull));
+  BOOST_TEST(cfg->http_loops == 2);
+  BOOST_TEST(cfg->http_threads == 128);
 }
 
 BOOST_AUTO_TEST_CASE(bad_settings_name_the_flag) {
@@ -46,6 +48,8 @@ BOOST_AUTO_TEST_CASE(bad_settings_name_the_flag) {
       {{{"region", {"a"}}, {"max-clock-offset-ms", {"0"}}}, "--max-clock-offset-ms"},
       {{{"region", {"a"}}, {"merge-budget-ms", {"0"}}}, "--merge-budget-ms"},
       {{{"region", {"a"}}, {"merge-budget-ms", {"soon"}}}, "--merge-budget-ms"},
+      {{{"region", {"a"}}, {"http-loops", {"0"}}}, "--http-loops"},
+      {{{"region", {"a"}}, {"http-loops", {"many"}}}, "--http-loops"},
   };
   for (const auto& c : cases) {
     auto cfg = ResolveConfig(c.flags);
@@ -105,6 +109,8 @@ BOOST_AUTO_TEST_CASE(status_codes_map_to_http_once) {
   BOOST_TEST(server::HttpStatusFor(Status(crdt::Code::kResourceExhausted, "payload-too-large", "")) == 413);
   BOOST_TEST(server::HttpStatusFor(Status::Unavailable("shutting-down", "")) == 503);
   BOOST_TEST(server::HttpStatusFor(Status::Internal("boom")) == 500);
+  BOOST_TEST(server::HttpStatusFor(Status::InvalidArgument("upgrade-required", "")) == 426);
+  BOOST_TEST(server::HttpStatusFor(Status::InvalidArgument("headers-too-large", "")) == 431);
   auto reply = server::ProblemReply(Status::Internal("SELECT secret FROM table"));
   BOOST_TEST(reply.body.find("SELECT") == std::string::npos);
   BOOST_TEST(reply.content_type == "application/problem+json");
