@@ -75,10 +75,12 @@ void Writer::Submit(Job job, bool durable, std::function<void(Status)> done) {
   pending->job = std::move(job);
   pending->durable = durable;
   pending->on_done = std::move(done);
+  if (!pending->on_done) pending->on_done = [](Status) {};  // an empty one would look like Run's
   {
     std::lock_guard lock(mu_);
     if (!stopping_) {
-      queue_.push_back(pending.release());
+      queue_.push_back(pending.get());
+      pending.release();  // owned by the queue, freed by Complete
     }
   }
   if (pending) {
@@ -220,8 +222,12 @@ void Writer::Complete(std::vector<Pending*>& batch, const TxnState* state) {
   }
   for (Pending* p : batch) {
     if (p->on_done) {
-      p->on_done(p->status);
-      delete p;
+      std::unique_ptr<Pending> owned(p);
+      try {
+        owned->on_done(owned->status);
+      } catch (...) {
+        // A callback must not throw; if one does, the rest of the batch is still answered.
+      }
     } else {
       p->done.store(true, std::memory_order_release);
     }

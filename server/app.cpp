@@ -1,9 +1,14 @@
 #include "server/app.h"
 
+#include <atomic>
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
+
+#include <unistd.h>
 
 #include <Poco/Net/HTTPServerConnectionFactory.h>
 #include <Poco/Net/HTTPServerParams.h>
@@ -201,14 +206,24 @@ int MeridianApp::main(const std::vector<std::string>& args) {
   EventServerOptions eopts;
   eopts.loops = cfg.http_loops;
   eopts.max_workers = cfg.http_threads;
-  EventServer http(socket.impl()->sockfd(), *router, eopts, [sessions](int fd) {
+  std::atomic<bool> sessions_stopping{false};
+  EventServer http(socket.impl()->sockfd(), *router, eopts, [sessions, &sessions_stopping](int fd) {
+    if (sessions_stopping.load()) {
+      close(fd);
+      return;
+    }
     try {
+      // The socket takes ownership of the descriptor.
       sessions->enqueue(Poco::Net::StreamSocket(new Poco::Net::StreamSocketImpl(fd)));
     } catch (const Poco::Exception& e) {
       Log(LogLevel::kWarning, "live session not started", {{"error", e.displayText()}});
     }
   });
-  http.Start();
+  if (!http.Start()) {
+    std::cerr << "meridian: cannot start the HTTP event loops: " << std::strerror(errno) << "\n";
+    node->Close();
+    return EXIT_OSERR;
+  }
 
   const std::string url = "http://" + cfg.listen_host + ":" + std::to_string(socket.address().port());
   std::cout << "meridian: region " << cfg.region.str() << " listening on " << url << std::endl;
@@ -221,7 +236,11 @@ int MeridianApp::main(const std::vector<std::string>& args) {
   Log(LogLevel::kInfo, "shutting down: finishing in-flight requests");
   live.Stop();  // live sessions end
   http.StopAccepting();
+  sessions_stopping = true;
   sessions->stop();
+  // Connections POCO serves (handed-off upgrades that did not become sessions) finish
+  // their current request and close, as in POCO's own HTTPServer::stopAll.
+  router->StopConnections();
   node->BeginShutdown();  // long polls answer now
   http.Stop(std::chrono::seconds(10));
   pool.joinAll();

@@ -33,10 +33,18 @@ namespace server {
 using crdt::Status;
 using Clock = std::chrono::steady_clock;
 
+// epoll tags of the two descriptors that are not connections.
+constexpr uint64_t kListenTag = ~uint64_t{0};
+constexpr uint64_t kWakeTag = ~uint64_t{0} - 1;
+
 namespace {
 
 constexpr size_t kReadChunk = 65536;
 constexpr size_t kMaxPendingOut = 4 << 20;  // stop answering pipelined requests until it drains
+constexpr size_t kMaxMethod = 16;
+constexpr auto kHeadDeadline = std::chrono::seconds(30);  // a request must arrive whole within this
+// The methods metrics count by name; any other is counted as "other".
+constexpr const char* kKnownMethods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
 
 const char* Reason(int status) {
   switch (status) {
@@ -130,6 +138,7 @@ std::optional<Reply> ParseHead(std::string_view data, size_t max_headers, Head* 
   head->target = std::string(line.substr(sp1 + 1, sp2 - sp1 - 1));
   const std::string_view version = line.substr(sp2 + 1);
   if (!std::all_of(head->method.begin(), head->method.end(), IsTokenChar)) return bad("malformed method");
+  if (head->method.size() > kMaxMethod) return bad("method name too long");
   if (version == "HTTP/1.1") {
     head->http11 = true;
   } else if (version == "HTTP/1.0") {
@@ -154,6 +163,11 @@ std::optional<Reply> ParseHead(std::string_view data, size_t max_headers, Head* 
     std::string_view value = field.substr(colon + 1);
     while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
     while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+    // No control characters in a value (a bare CR or LF would let a header hide another).
+    for (char c : value) {
+      const auto u = static_cast<unsigned char>(c);
+      if ((u < 0x20 && c != '\t') || u == 0x7f) return bad("control character in a header value");
+    }
     if (head->headers.size() >= max_headers) {
       Reply r = ProblemReply(Status(crdt::Code::kInvalidArgument, "headers-too-large", "too many header fields"));
       r.close = true;
@@ -207,7 +221,7 @@ bool DecodeChunked(std::string_view data, size_t max, size_t* resume, std::strin
     }
     if (data.size() < pos + size + 2) {
       // Incomplete: the decoded size so far may already tell us the body is too large.
-      if (body->size() + (data.size() - pos) > max) *too_large = true;
+      if (body->size() + std::min(size, data.size() - pos) > max) *too_large = true;
       return false;
     }
     body->append(data.data() + pos, size);
@@ -288,6 +302,9 @@ struct Conn {
   bool peer_closed = false;  // the client sent FIN: answer what was sent, then close
   bool continue_sent = false;
   bool read_paused = false;  // stopped reading: enough is buffered until an answer goes out
+  bool rdhup = false;        // the kernel reported the peer's FIN: read to the end
+  uint32_t gen = 0;          // tells this connection's events from those of an earlier one on its fd
+  std::optional<Clock::time_point> partial_since;  // a request started arriving and is not whole yet
   size_t chunk_resume = 0;   // a chunked body being received: where decoding resumes
   std::string chunk_body;    // and what it decoded so far
   Clock::time_point last_active;
@@ -312,8 +329,11 @@ struct EventServer::Impl {
   WorkerPool workers;
   std::vector<std::unique_ptr<Loop>> loops;
   std::atomic<int> in_flight{0};
+  std::atomic<int> open{0};  // connections the loops own
+  std::atomic<bool> draining{false};  // answer what is in flight with Connection: close, take no more
   bool started = false;
   bool stopped = false;
+  ~Impl();
 };
 
 struct Loop {
@@ -327,6 +347,11 @@ struct Loop {
   std::unordered_map<int, std::shared_ptr<Conn>> conns;
   std::mutex posted_mu;
   std::vector<std::pair<std::shared_ptr<Conn>, Reply>> posted;
+  bool dead = false;  // under posted_mu: the loop has stopped, answers are dropped
+  uint32_t next_gen = 0;
+  bool listening = false;  // the listen socket is in this loop's epoll set
+  std::optional<Clock::time_point> accept_resume;  // accepting paused (out of descriptors) until
+  Clock::time_point last_accept_log;
   std::string date;  // the Date header, refreshed every second
   char read_buf[kReadChunk];
   Clock::time_point last_sweep;
@@ -336,7 +361,12 @@ struct Loop {
   void OnEvent(const std::shared_ptr<Conn>& conn, uint32_t events);
   void ReadMore(const std::shared_ptr<Conn>& conn);
   bool Peek(const std::shared_ptr<Conn>& conn);
+  void ReadAvailable(const std::shared_ptr<Conn>& conn);
+  void Drive(const std::shared_ptr<Conn>& conn);
   void Pump(const std::shared_ptr<Conn>& conn);
+  void Refuse(const std::shared_ptr<Conn>& conn, const std::string& method, Reply reply);
+  void Listen(bool on);
+  void CloseIdle();
   bool ParseOne(const std::shared_ptr<Conn>& conn);
   void Dispatch(const std::shared_ptr<Conn>& conn, Head head, bool has_body, std::string body, bool too_large);
   void Finish(const std::shared_ptr<Conn>& conn, Reply reply);
@@ -356,6 +386,7 @@ void Loop::Post(const std::shared_ptr<Conn>& conn, Reply reply) {
   bool was_empty;
   {
     std::lock_guard lock(posted_mu);
+    if (dead) return;
     was_empty = posted.empty();
     posted.emplace_back(conn, std::move(reply));
   }
@@ -375,35 +406,40 @@ void Loop::OnPosted() {
   }
   for (auto& [conn, reply] : ready) {
     Finish(conn, std::move(reply));
-    if (conn->closed) continue;
-    if (conn->read_paused) {
-      conn->read_paused = false;
-      ReadMore(conn);  // pumps
-    } else {
-      Pump(conn);
-    }
+    if (!conn->closed) Drive(conn);
   }
+  if (server->draining.load()) CloseIdle();
 }
 
 void Loop::Run() {
   thread_id = std::this_thread::get_id();
   epoll_event events[256];
   while (!stopping.load()) {
-    const int n = epoll_wait(epfd, events, 256, 1000);
+    const int n = epoll_wait(epfd, events, 256, accept_resume ? 100 : 1000);
     for (int i = 0; i < n; ++i) {
-      const int fd = events[i].data.fd;
-      if (fd == server->listen_fd) {
+      // data.u64: the fd in the low half, the connection's generation in the high half.
+      const uint64_t tag = events[i].data.u64;
+      const int fd = static_cast<int>(tag & 0xffffffffu);
+      if (tag == kListenTag) {
         Accept();
-      } else if (fd == evfd) {
+      } else if (tag == kWakeTag) {
         OnPosted();
       } else {
         auto it = conns.find(fd);
-        if (it == conns.end()) continue;
+        if (it == conns.end() || it->second->gen != static_cast<uint32_t>(tag >> 32)) continue;  // stale
         std::shared_ptr<Conn> conn = it->second;  // keeps it alive while it is handled
         OnEvent(conn, events[i].events);
       }
     }
-    if (Clock::now() - last_sweep >= std::chrono::seconds(1)) Sweep();
+    const auto now = Clock::now();
+    if (accept_resume && now >= *accept_resume && !server->draining.load() && accepting.load()) {
+      accept_resume.reset();
+      Listen(true);
+      Accept();
+    }
+    if (!accepting.load() && listening) Listen(false);
+    if (server->draining.load()) CloseIdle();
+    if (now - last_sweep >= std::chrono::seconds(1)) Sweep();
   }
 }
 
@@ -411,9 +447,18 @@ void Loop::Accept() {
   while (accepting.load()) {
     const int fd = accept4(server->listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EINTR) continue;
+      if (errno == EINTR || errno == ECONNABORTED) continue;
       if (errno != EAGAIN && errno != EWOULDBLOCK) {
-        Log(LogLevel::kWarning, "accept failed", {{"error", std::strerror(errno)}});
+        // Out of descriptors (or memory): the listen socket stays readable, so stop
+        // watching it for a moment instead of spinning; say so at most once a second.
+        const auto now = Clock::now();
+        if (now - last_accept_log >= std::chrono::seconds(1)) {
+          last_accept_log = now;
+          Log(LogLevel::kWarning, "accept failed; pausing new connections for 100 ms",
+              {{"error", std::strerror(errno)}, {"connections", std::to_string(conns.size())}});
+        }
+        Listen(false);
+        accept_resume = now + std::chrono::milliseconds(100);
       }
       return;
     }
@@ -422,15 +467,17 @@ void Loop::Accept() {
     auto conn = std::make_shared<Conn>();
     conn->fd = fd;
     conn->loop = this;
+    conn->gen = ++next_gen;
     conn->last_active = Clock::now();
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-    ev.data.fd = fd;
+    ev.data.u64 = (uint64_t{conn->gen} << 32) | static_cast<uint32_t>(fd);
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
       close(fd);
       continue;
     }
     conns.emplace(fd, conn);
+    server->open.fetch_add(1);
     ReadMore(conn);
   }
 }
@@ -440,12 +487,13 @@ void Loop::OnEvent(const std::shared_ptr<Conn>& conn, uint32_t events) {
     Close(conn);
     return;
   }
+  if (events & (EPOLLRDHUP | EPOLLHUP)) conn->rdhup = true;
   if (events & EPOLLOUT) Flush(conn);
   if (conn->closed) return;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) {
     ReadMore(conn);
   } else if (events & EPOLLOUT) {
-    Pump(conn);  // pipelined requests wait while answers do not drain
+    Drive(conn);  // pipelined requests wait while answers do not drain
   }
 }
 
@@ -482,6 +530,7 @@ bool Loop::Peek(const std::shared_ptr<Conn>& conn) {
   fcntl(conn->fd, F_SETFL, flags & ~O_NONBLOCK);
   const int fd = conn->fd;
   conns.erase(fd);
+  server->open.fetch_sub(1);
   conn->closed = true;
   conn->fd = -1;
   server->handoff(fd);
@@ -490,143 +539,178 @@ bool Loop::Peek(const std::shared_ptr<Conn>& conn) {
 
 void Loop::ReadMore(const std::shared_ptr<Conn>& conn) {
   if (conn->first && !Peek(conn)) return;
+  ReadAvailable(conn);
+  if (!conn->closed) Drive(conn);
+}
+
+// Reads what the socket holds, up to what may be buffered (then read_paused).
+void Loop::ReadAvailable(const std::shared_ptr<Conn>& conn) {
   const size_t cap = server->options.max_head_bytes + server->router.max_body() + kReadChunk;
   while (!conn->closed && !conn->peer_closed) {
     if (conn->in.size() > cap) {  // the answer to what is buffered comes first
       conn->read_paused = true;
-      break;
+      return;
     }
     const ssize_t n = recv(conn->fd, read_buf, kReadChunk, 0);
     if (n > 0) {
       // A connection closing after its answer (a refused body) reads only to drain.
       if (!conn->close_after) conn->in.append(read_buf, static_cast<size_t>(n));
       conn->last_active = Clock::now();
-      if (static_cast<size_t>(n) < kReadChunk) {
-        // Most likely all there is; the next edge brings the rest.
-        break;
-      }
+      // A short read is most likely all there is (the next edge brings more), unless the
+      // peer's FIN is queued behind it: then read on to see the end.
+      if (static_cast<size_t>(n) < kReadChunk && !conn->rdhup) return;
       continue;
     }
     if (n == 0) {
       conn->peer_closed = true;
-      break;
+      return;
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) Close(conn);
-    break;
+    return;
   }
-  if (!conn->closed) Pump(conn);
+}
+
+// Answers what is buffered, reading on when a paused read can resume.
+void Loop::Drive(const std::shared_ptr<Conn>& conn) {
+  const size_t cap = server->options.max_head_bytes + server->router.max_body() + kReadChunk;
+  while (!conn->closed) {
+    Pump(conn);
+    if (conn->closed || !conn->read_paused || conn->in.size() > cap) return;
+    conn->read_paused = false;
+    ReadAvailable(conn);
+  }
 }
 
 void Loop::Pump(const std::shared_ptr<Conn>& conn) {
-  while (!conn->closed && !conn->busy && !conn->close_after && conn->out.size() - conn->out_pos < kMaxPendingOut) {
+  while (!conn->closed && !conn->busy && !conn->close_after && !server->draining.load() &&
+         conn->out.size() - conn->out_pos < kMaxPendingOut) {
     if (!ParseOne(conn)) break;
   }
   if (conn->closed) return;
   const bool idle = !conn->busy && conn->out_pos == conn->out.size();
-  if (idle && (conn->close_after || conn->peer_closed)) Close(conn);
+  if (idle && (conn->close_after || conn->peer_closed || server->draining.load())) Close(conn);
+}
+
+// Answers a request that is refused before it is routed; the connection closes after.
+void Loop::Refuse(const std::shared_ptr<Conn>& conn, const std::string& method, Reply reply) {
+  conn->in.clear();
+  conn->busy = true;
+  conn->route_index = -1;
+  conn->method = method.empty() ? "?" : method;
+  conn->started = Clock::now();
+  server->in_flight.fetch_add(1);
+  conn->keep_alive = false;
+  reply.close = true;
+  Finish(conn, std::move(reply));
 }
 
 bool Loop::ParseOne(const std::shared_ptr<Conn>& conn) {
   const EventServerOptions& opt = server->options;
+  // Empty lines before a request line are ignored (RFC 9112 2.2).
+  size_t skip = 0;
+  while (conn->in.compare(skip, 2, "\r\n") == 0) skip += 2;
+  if (skip > 0) conn->in.erase(0, skip);
+  if (conn->in.empty()) return false;
+  if (!conn->partial_since) conn->partial_since = Clock::now();
   const size_t end = conn->in.find("\r\n\r\n");
   if (end == std::string::npos || end + 4 > opt.max_head_bytes) {
     if (conn->in.size() > opt.max_head_bytes) {
-      Reply r = ProblemReply(Status(crdt::Code::kInvalidArgument, "headers-too-large", "the request head is too large"));
-      conn->busy = true;
-      conn->route_index = -1;
-      conn->method = "?";
-      conn->started = Clock::now();
-      server->in_flight.fetch_add(1);
-      conn->keep_alive = false;
-      Finish(conn, std::move(r));
+      Refuse(conn, "?",
+             ProblemReply(Status(crdt::Code::kInvalidArgument, "headers-too-large", "the request head is too large")));
     }
     return false;
   }
   Head head;
   head.length = end + 4;
   if (auto error = ParseHead(std::string_view(conn->in).substr(0, head.length), opt.max_headers, &head)) {
-    conn->in.clear();
-    conn->busy = true;
-    conn->route_index = -1;
-    conn->method = head.method.empty() ? "?" : head.method;
-    conn->started = Clock::now();
-    server->in_flight.fetch_add(1);
-    conn->keep_alive = false;
-    Finish(conn, std::move(*error));
+    Refuse(conn, head.method, std::move(*error));
     return false;
   }
+  auto bad = [&](const char* what) {
+    Refuse(conn, head.method, ProblemReply(Status::InvalidArgument("bad-request", what)));
+    return false;
+  };
+  // Framing: exactly one way to find where the body ends, or the request is refused (a
+  // request two parties could frame differently is how requests are smuggled).
+  const std::string* te = nullptr;
+  const std::string* cl = nullptr;
+  for (const auto& [name, value] : head.headers) {
+    if (IEquals(name, "Transfer-Encoding")) {
+      if (te) return bad("more than one Transfer-Encoding header");
+      te = &value;
+    } else if (IEquals(name, "Content-Length")) {
+      if (cl && *cl != value) return bad("conflicting Content-Length headers");
+      cl = &value;
+    }
+  }
+  if (te && cl) return bad("both Transfer-Encoding and Content-Length");
+  if (te && !IEquals(*te, "chunked")) return bad("only the chunked transfer coding is accepted");
   const size_t max_body = server->router.max_body();
-  const std::string* te = head.Find("Transfer-Encoding");
-  const std::string* cl = head.Find("Content-Length");
+  const std::string* expect = head.Find("Expect");
+  auto want_more = [&] {
+    if (!conn->continue_sent && expect && HasToken(*expect, "100-continue")) {
+      conn->out += "HTTP/1.1 100 Continue\r\n\r\n";
+      conn->continue_sent = true;
+      Flush(conn);
+    }
+    return false;
+  };
   std::string body;
   bool too_large = false;
   bool has_body = false;
   size_t consumed = head.length;
-  std::optional<Reply> error;
   if (te) {
-    if (!HasToken(*te, "chunked")) {
-      error = ProblemReply(Status::InvalidArgument("bad-request", "only the chunked transfer coding is accepted"));
-    } else {
-      has_body = true;
-      size_t used = 0;
-      const bool complete = DecodeChunked(std::string_view(conn->in).substr(head.length), max_body,
-                                          &conn->chunk_resume, &conn->chunk_body, &used, &too_large, &error);
-      if (complete) body = std::move(conn->chunk_body);
-      if (!complete && !too_large && !error) {
-        if (!conn->continue_sent && head.Find("Expect") && HasToken(*head.Find("Expect"), "100-continue")) {
-          conn->out += "HTTP/1.1 100 Continue\r\n\r\n";
-          conn->continue_sent = true;
-          Flush(conn);
-        }
-        return false;
-      }
-      consumed += used;
+    has_body = true;
+    size_t used = 0;
+    std::optional<Reply> error;
+    const bool complete = DecodeChunked(std::string_view(conn->in).substr(head.length), max_body, &conn->chunk_resume,
+                                        &conn->chunk_body, &used, &too_large, &error);
+    if (error) {
+      Refuse(conn, head.method, std::move(*error));
+      return false;
     }
+    if (!complete && !too_large) return want_more();
+    if (complete) body = std::move(conn->chunk_body);
+    consumed += used;
   } else if (cl) {
     const std::string& v = *cl;
     if (v.empty() || v.size() > 18 || !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) {
-      error = ProblemReply(Status::InvalidArgument("bad-request", "malformed Content-Length"));
+      return bad("malformed Content-Length");
+    }
+    const uint64_t length = std::stoull(v);
+    has_body = length > 0;
+    if (length > max_body) {
+      too_large = true;
+    } else if (conn->in.size() < head.length + length) {
+      return want_more();
     } else {
-      const uint64_t length = std::stoull(v);
-      has_body = length > 0;
-      if (length > max_body) {
-        too_large = true;
-      } else if (conn->in.size() < head.length + length) {
-        if (!conn->continue_sent && head.Find("Expect") && HasToken(*head.Find("Expect"), "100-continue")) {
-          conn->out += "HTTP/1.1 100 Continue\r\n\r\n";
-          conn->continue_sent = true;
-          Flush(conn);
-        }
-        return false;
-      } else {
-        body = conn->in.substr(head.length, length);
-        consumed += length;
-      }
+      body = conn->in.substr(head.length, length);
+      consumed += length;
     }
   }
   conn->continue_sent = false;
   conn->chunk_resume = 0;
   conn->chunk_body.clear();
-  if (error) {
-    error->close = true;
-    conn->in.clear();
-    conn->busy = true;
-    conn->route_index = -1;
-    conn->method = head.method;
-    conn->started = Clock::now();
-    server->in_flight.fetch_add(1);
-    conn->keep_alive = false;
-    Finish(conn, std::move(*error));
-    return false;
-  }
+  conn->partial_since.reset();
   if (too_large) {
     conn->in.clear();  // never read: the connection closes after the answer
     conn->close_after = true;
   } else {
     conn->in.erase(0, consumed);
   }
-  Dispatch(conn, std::move(head), has_body, std::move(body), too_large);
+  try {
+    Dispatch(conn, std::move(head), has_body, std::move(body), too_large);
+  } catch (const std::exception& e) {
+    // Routing or building the request failed (out of memory): answer, never crash.
+    if (conn->busy && !conn->closed) {
+      Reply r = ProblemReply(Status::Internal(std::string("unhandled exception: ") + e.what()));
+      r.close = true;
+      conn->request.reset();
+      Finish(conn, std::move(r));
+    }
+    return false;
+  }
   return true;
 }
 
@@ -714,19 +798,24 @@ void Loop::Dispatch(const std::shared_ptr<Conn>& conn, Head head, bool has_body,
 void Loop::Finish(const std::shared_ptr<Conn>& conn, Reply reply) {
   server->in_flight.fetch_sub(1);
   const double seconds = std::chrono::duration<double>(Clock::now() - conn->started).count();
-  server->router.metrics().Observe(conn->route_index, conn->method, reply.status, seconds);
+  // Metrics count routed requests by method, and others under a fixed name, so that odd
+  // methods cannot grow them.
+  const bool known = std::any_of(std::begin(kKnownMethods), std::end(kKnownMethods),
+                                 [&](const char* m) { return conn->method == m; });
+  server->router.metrics().Observe(conn->route_index, known ? conn->method : "other", reply.status, seconds);
   if (LogEnabled(LogLevel::kDebug)) {
     Log(LogLevel::kDebug, "request", {{"method", conn->method},
                                       {"uri", conn->request ? conn->request->target() : std::string()},
                                       {"status", std::to_string(reply.status)},
                                       {"ms", std::to_string(seconds * 1000)}});
   }
-  const bool unread = conn->request && conn->request->body_unread();
+  // The body was taken off the connection before dispatch (or it is closing: a body over
+  // the limit), so a handler that did not read it leaves nothing behind.
   conn->request.reset();
   conn->busy = false;
   if (conn->closed) return;
-  if (reply.close || unread) conn->close_after = true;
-  const bool keep_alive = conn->keep_alive && !conn->close_after;
+  if (reply.close) conn->close_after = true;
+  const bool keep_alive = conn->keep_alive && !conn->close_after && !server->draining.load();
   if (!keep_alive) conn->close_after = true;
   Answer(conn, reply, keep_alive);
   Flush(conn);
@@ -788,6 +877,7 @@ void Loop::Close(const std::shared_ptr<Conn>& conn) {
   if (conn->closed) return;
   conn->closed = true;
   conns.erase(conn->fd);
+  server->open.fetch_sub(1);
   close(conn->fd);
   conn->fd = -1;
 }
@@ -804,9 +894,42 @@ void Loop::Sweep() {
   const auto timeout = std::chrono::seconds(server->options.keep_alive_timeout_s);
   std::vector<std::shared_ptr<Conn>> idle;
   for (const auto& [fd, conn] : conns) {
-    if (!conn->busy && conn->out_pos == conn->out.size() && now - conn->last_active > timeout) idle.push_back(conn);
+    if (conn->busy) continue;
+    // Idle, or not reading its answers, or sending a request too slowly.
+    if (now - conn->last_active > timeout || (conn->partial_since && now - *conn->partial_since > kHeadDeadline)) {
+      idle.push_back(conn);
+    }
   }
   for (const auto& conn : idle) Close(conn);
+}
+
+void Loop::Listen(bool on) {
+  if (on == listening) return;
+  if (on) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.u64 = kListenTag;
+    listening = epoll_ctl(epfd, EPOLL_CTL_ADD, server->listen_fd, &ev) == 0;
+  } else {
+    epoll_ctl(epfd, EPOLL_CTL_DEL, server->listen_fd, nullptr);
+    listening = false;
+  }
+}
+
+// Draining: connections with nothing in flight and nothing left to send close now.
+void Loop::CloseIdle() {
+  std::vector<std::shared_ptr<Conn>> idle;
+  for (const auto& [fd, conn] : conns) {
+    if (!conn->busy && conn->out_pos == conn->out.size()) idle.push_back(conn);
+  }
+  for (const auto& conn : idle) Close(conn);
+}
+
+EventServer::Impl::~Impl() {
+  for (auto& loop : loops) {
+    if (loop->epfd >= 0) close(loop->epfd);
+    if (loop->evfd >= 0) close(loop->evfd);
+  }
 }
 
 EventServer::EventServer(int listen_fd, const Router& router, EventServerOptions options, Handoff handoff)
@@ -816,38 +939,46 @@ EventServer::~EventServer() { Stop(std::chrono::milliseconds(0)); }
 
 int EventServer::in_flight() const { return impl_->in_flight.load(); }
 
-void EventServer::Start() {
-  if (impl_->started) return;
+bool EventServer::Start() {
+  if (impl_->started) return true;
   impl_->started = true;
   const int flags = fcntl(impl_->listen_fd, F_GETFL);
-  fcntl(impl_->listen_fd, F_SETFL, flags | O_NONBLOCK);
+  if (flags < 0 || fcntl(impl_->listen_fd, F_SETFL, flags | O_NONBLOCK) != 0) return false;
   const int count = std::max(1, impl_->options.loops);
   for (int i = 0; i < count; ++i) {
     auto loop = std::make_unique<Loop>();
     loop->server = impl_.get();
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     loop->evfd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    epoll_event ev{};
-    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
-    ev.data.fd = impl_->listen_fd;
-    epoll_ctl(loop->epfd, EPOLL_CTL_ADD, impl_->listen_fd, &ev);
+    Loop* l = loop.get();
+    impl_->loops.push_back(std::move(loop));  // owned from here: its descriptors close with it
+    if (l->epfd < 0 || l->evfd < 0) return false;
     epoll_event wake{};
     wake.events = EPOLLIN;
-    wake.data.fd = loop->evfd;
-    epoll_ctl(loop->epfd, EPOLL_CTL_ADD, loop->evfd, &wake);
-    loop->Sweep();
-    impl_->loops.push_back(std::move(loop));
+    wake.data.u64 = kWakeTag;
+    if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->evfd, &wake) != 0) return false;
+    l->Listen(true);
+    if (!l->listening) return false;
+    l->Sweep();
   }
   for (auto& loop : impl_->loops) {
     Loop* l = loop.get();
     l->thread = std::thread([l] { l->Run(); });
   }
+  return true;
 }
+
+namespace {
+void Wake(Loop& loop) {
+  const uint64_t one = 1;
+  [[maybe_unused]] ssize_t n = write(loop.evfd, &one, sizeof one);
+}
+}  // namespace
 
 void EventServer::StopAccepting() {
   for (auto& loop : impl_->loops) {
-    loop->accepting = false;
-    epoll_ctl(loop->epfd, EPOLL_CTL_DEL, impl_->listen_fd, nullptr);
+    loop->accepting = false;  // the loop stops watching the listen socket when it wakes
+    Wake(*loop);
   }
 }
 
@@ -855,29 +986,32 @@ void EventServer::Stop(std::chrono::milliseconds drain) {
   if (impl_->stopped) return;
   impl_->stopped = true;
   StopAccepting();
+  // Draining: no new requests; what is in flight is answered with Connection: close, and
+  // every connection closes once its answers are out.
+  impl_->draining = true;
+  for (auto& loop : impl_->loops) Wake(*loop);
   const auto deadline = Clock::now() + drain;
-  while (impl_->in_flight.load() > 0 && Clock::now() < deadline) {
+  while ((impl_->in_flight.load() > 0 || impl_->open.load() > 0) && Clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   for (auto& loop : impl_->loops) {
     loop->stopping = true;
-    const uint64_t one = 1;
-    [[maybe_unused]] ssize_t n = write(loop->evfd, &one, sizeof one);
+    Wake(*loop);
   }
   for (auto& loop : impl_->loops) {
     if (loop->thread.joinable()) loop->thread.join();
   }
-  // Answers still running (only past the drain deadline) find their connections closed.
   for (auto& loop : impl_->loops) {
+    {
+      std::lock_guard lock(loop->posted_mu);
+      loop->dead = true;  // answers still to come (past the deadline) are dropped
+      loop->posted.clear();
+    }
     std::vector<std::shared_ptr<Conn>> open;
     for (const auto& [fd, conn] : loop->conns) open.push_back(conn);
     for (const auto& conn : open) loop->Close(conn);
   }
   impl_->workers.Stop();
-  for (auto& loop : impl_->loops) {
-    close(loop->epfd);
-    close(loop->evfd);
-  }
 }
 
 }  // namespace server

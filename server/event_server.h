@@ -52,11 +52,13 @@ class EventServer {
   EventServer(const EventServer&) = delete;
   EventServer& operator=(const EventServer&) = delete;
 
-  void Start();
+  // Starts the loops; false when the system refused an epoll instance or an eventfd.
+  bool Start();
   // Stops accepting connections.
   void StopAccepting();
-  // Waits (up to `drain`) for the requests in flight to be answered, then closes every
-  // connection and stops the threads. Idempotent.
+  // Takes no more requests, waits (up to `drain`) for those in flight to be answered (with
+  // Connection: close) and their connections to close, then closes what is left and stops
+  // the threads. Answers that come later are dropped. Idempotent.
   void Stop(std::chrono::milliseconds drain);
 
   // Requests being handled right now.

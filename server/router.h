@@ -37,6 +37,13 @@ class Router : public Poco::Net::HTTPRequestHandlerFactory {
   // Serves one request of a connection POCO's server owns (WebSocket upgrades).
   void Dispatch(Poco::Net::HTTPServerRequest& request, Poco::Net::HTTPServerResponse& response) const;
 
+  // Tells the connections POCO serves to close after their current request (what POCO's
+  // own HTTPServer::stopAll does).
+  void StopConnections() {
+    const bool abort_current = false;
+    serverStopped.notify(this, abort_current);
+  }
+
   // Finds the route for `method` and `target`.
   Resolved Resolve(const std::string& method, const std::string& target) const;
   const Route& route(int index) const { return routes_[static_cast<size_t>(index)].route; }

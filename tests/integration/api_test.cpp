@@ -1,5 +1,12 @@
 // The v1 API end to end against a real server process.
+#include <algorithm>
+#include <atomic>
 #include <thread>
+#include <vector>
+
+#include <Poco/Net/SocketAddress.h>
+#include <Poco/Net/StreamSocket.h>
+#include <Poco/URI.h>
 
 #include <boost/test/unit_test.hpp>
 
@@ -157,6 +164,74 @@ BOOST_AUTO_TEST_CASE(sigterm_drains_and_data_survives_restart) {
   BOOST_TEST(Json(s.http().Get("/v1/collections/d/docs/k49"))["value"]["i"] == 49);
   auto next = s.http().Put("/v1/collections/d/docs/after", "{}");
   BOOST_TEST(Json(next)["seq"] == 51);
+}
+
+BOOST_AUTO_TEST_CASE(sigterm_under_load_answers_what_it_took_and_does_not_wait_for_idle_clients) {
+  Server s;
+  BOOST_TEST_REQUIRE(s.http().Put("/v1/collections/t", R"({"policy":"crdt","fields":{"body":"text"}})").status == 200);
+  // A connection POCO serves (its first request is the live endpoint, without an upgrade)
+  // and that its client keeps busy: it must not hold the shutdown up.
+  const Poco::URI uri(s.proc->url());
+  Poco::Net::StreamSocket busy(Poco::Net::SocketAddress(uri.getHost(), uri.getPort()));
+  busy.setReceiveTimeout(Poco::Timespan(5, 0));
+  const std::string live = "GET /v1/collections/t/docs/d/live?agent=web-a HTTP/1.1\r\nHost: x\r\n\r\n";
+  busy.sendBytes(live.data(), static_cast<int>(live.size()));
+  char buf[4096];
+  const int got = busy.receiveBytes(buf, sizeof buf);
+  BOOST_TEST(std::string(buf, static_cast<size_t>(std::max(got, 0))).find("426") != std::string::npos);
+  std::atomic<bool> stop{false};
+  std::thread pinger([&] {
+    const std::string ping = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    try {
+      while (!stop) {
+        busy.sendBytes(ping.data(), static_cast<int>(ping.size()));
+        char b[4096];
+        if (busy.receiveBytes(b, sizeof b) <= 0) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+    } catch (const Poco::Exception&) {
+    }
+  });
+  // Writers on keep-alive connections until the server goes away.
+  constexpr int kWriters = 8;
+  std::vector<std::vector<std::string>> acked(kWriters);
+  std::vector<int> odd(kWriters, 0);
+  std::atomic<int> progress{0};
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      testsupport::HttpClient client(s.proc->url());
+      for (int i = 0; i < 100000; ++i) {
+        const std::string key = "w" + std::to_string(w) + "-" + std::to_string(i);
+        auto r = client.Put("/v1/collections/d/docs/" + key, "{\"i\":" + std::to_string(i) + "}");
+        if (r.status == 201) {
+          acked[w].push_back(key);
+          ++progress;
+        } else if (r.status != 0 && r.status != 503) {
+          ++odd[w];  // anything but a clean answer or a refused connection
+        }
+        if (r.status == 0) break;
+      }
+    });
+  }
+  BOOST_TEST_REQUIRE(testsupport::PollUntil([&] { return progress >= 400; }, std::chrono::seconds(20)));
+  const auto start = std::chrono::steady_clock::now();
+  BOOST_TEST(s.proc->Terminate() == 0);
+  BOOST_TEST((std::chrono::steady_clock::now() - start < std::chrono::seconds(8)));
+  for (auto& t : writers) t.join();
+  stop = true;
+  pinger.join();
+  BOOST_TEST(s.proc->Stderr().find("stopped cleanly") != std::string::npos);
+  s.Start();
+  size_t total = 0;
+  for (int w = 0; w < kWriters; ++w) {
+    BOOST_TEST(odd[w] == 0);
+    total += acked[w].size();
+    for (const auto& key : acked[w]) {
+      if (s.http().Get("/v1/collections/d/docs/" + key).status != 200) BOOST_FAIL("acknowledged write lost: " << key);
+    }
+  }
+  BOOST_TEST(total >= 50u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

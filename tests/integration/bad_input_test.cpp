@@ -212,6 +212,64 @@ BOOST_AUTO_TEST_CASE(http_framing_pipelining_chunked_continue_and_malformed_requ
   BOOST_TEST(h.Get("/healthz").status == 200);
 }
 
+BOOST_AUTO_TEST_CASE(requests_framed_two_ways_are_refused_and_nothing_stalls) {
+  Server s({"--max-body-bytes=1024"});
+  auto& h = s.http();
+  const std::string url = s.proc->url();
+  const auto timeout = std::chrono::seconds(10);
+  const std::string put = "PUT /v1/collections/c/docs/k HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n";
+  // Anything a proxy could frame differently is 400 and closes the connection.
+  for (const std::string& framing : {
+           std::string("Content-Length: 7\r\nTransfer-Encoding: chunked\r\n"),
+           std::string("Content-Length: 7\r\nContent-Length: 40\r\n"),
+           std::string("Transfer-Encoding: gzip, chunked\r\n"),
+           std::string("Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n"),
+           std::string("X-Hidden: a\nContent-Length: 7\r\n"),
+       }) {
+    const std::string answer = ExchangeUntilClose(url, put + framing + "\r\n7\r\n{\"a\":1}\r\n0\r\n\r\n", timeout);
+    BOOST_TEST((Statuses(answer) == std::vector<int>{400}), framing << answer);
+    BOOST_TEST(answer.find("urn:meridian:problem:bad-request") != std::string::npos, answer);
+    BOOST_TEST(answer.find("<timeout>") == std::string::npos);
+  }
+  BOOST_TEST(h.Get("/v1/collections/c/docs/k").status == 404);
+  // A method longer than any real one is malformed; an unknown one is counted as "other".
+  const std::string long_method = ExchangeUntilClose(url, std::string(100, 'X') + " /healthz HTTP/1.1\r\n\r\n", timeout);
+  BOOST_TEST((Statuses(long_method) == std::vector<int>{400}), long_method);
+  const std::string odd = ExchangeUntilClose(url, "FROBNICATE /healthz HTTP/1.1\r\nConnection: close\r\n\r\n", timeout);
+  BOOST_TEST((Statuses(odd) == std::vector<int>{405}), odd);
+  const std::string metrics = h.Get("/metrics").body;
+  BOOST_TEST(metrics.find("FROBNICATE") == std::string::npos);
+  BOOST_TEST(metrics.find("method=\"other\"") != std::string::npos);
+
+  // Pipelined requests past what the server buffers at once (here about 130 KB) are all
+  // answered: reading resumes as answers go out.
+  std::string pipelined;
+  for (int i = 0; i < 8; ++i) pipelined += "GET /healthz HTTP/1.1\r\nX-Pad: " + std::string(60000, 'p') + "\r\n\r\n";
+  pipelined += "GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n";
+  const auto start = std::chrono::steady_clock::now();
+  const std::string nine = ExchangeUntilClose(url, pipelined, timeout);
+  BOOST_TEST(Statuses(nine).size() == 9u, nine.substr(0, 300));
+  BOOST_TEST((std::chrono::steady_clock::now() - start < std::chrono::seconds(5)));
+
+  // A client that sends its request and then its FIN gets the answer and a prompt close
+  // (not the idle timeout).
+  {
+    Poco::URI uri(url);
+    Poco::Net::StreamSocket sock(Poco::Net::SocketAddress(uri.getHost(), uri.getPort()));
+    sock.setReceiveTimeout(Poco::Timespan(10, 0));
+    const std::string request = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    const auto sent = std::chrono::steady_clock::now();
+    sock.sendBytes(request.data(), static_cast<int>(request.size()));
+    sock.shutdownSend();
+    std::string answer;
+    char buf[4096];
+    int n;
+    while ((n = sock.receiveBytes(buf, sizeof buf)) > 0) answer.append(buf, static_cast<size_t>(n));
+    BOOST_TEST((Statuses(answer) == std::vector<int>{200}), answer);
+    BOOST_TEST((std::chrono::steady_clock::now() - sent < std::chrono::seconds(5)));
+  }
+}
+
 BOOST_AUTO_TEST_CASE(bad_collection_names_and_keys_are_400) {
   Server s;
   auto& h = s.http();
