@@ -330,6 +330,7 @@ struct EventServer::Impl {
   std::vector<std::unique_ptr<Loop>> loops;
   std::atomic<int> in_flight{0};
   std::atomic<int> open{0};  // connections the loops own
+  std::atomic<size_t> next_loop{0};  // the loop the next accepted connection goes to
   std::atomic<bool> draining{false};  // answer what is in flight with Connection: close, take no more
   bool started = false;
   bool stopped = false;
@@ -347,6 +348,7 @@ struct Loop {
   std::unordered_map<int, std::shared_ptr<Conn>> conns;
   std::mutex posted_mu;
   std::vector<std::pair<std::shared_ptr<Conn>, Reply>> posted;
+  std::vector<int> given;  // under posted_mu: connections another loop accepted for this one
   bool dead = false;  // under posted_mu: the loop has stopped, answers are dropped
   uint32_t next_gen = 0;
   bool listening = false;  // the listen socket is in this loop's epoll set
@@ -358,6 +360,8 @@ struct Loop {
 
   void Run();
   void Accept();
+  void Give(int fd);
+  void Adopt(int fd);
   void OnEvent(const std::shared_ptr<Conn>& conn, uint32_t events);
   void ReadMore(const std::shared_ptr<Conn>& conn);
   bool Peek(const std::shared_ptr<Conn>& conn);
@@ -387,7 +391,7 @@ void Loop::Post(const std::shared_ptr<Conn>& conn, Reply reply) {
   {
     std::lock_guard lock(posted_mu);
     if (dead) return;
-    was_empty = posted.empty();
+    was_empty = posted.empty() && given.empty();
     posted.emplace_back(conn, std::move(reply));
   }
   if (was_empty) {
@@ -400,10 +404,13 @@ void Loop::OnPosted() {
   uint64_t count;
   [[maybe_unused]] ssize_t n = read(evfd, &count, sizeof count);  // first, then take the list
   std::vector<std::pair<std::shared_ptr<Conn>, Reply>> ready;
+  std::vector<int> adopted;
   {
     std::lock_guard lock(posted_mu);
     ready.swap(posted);
+    adopted.swap(given);
   }
+  for (int fd : adopted) Adopt(fd);
   for (auto& [conn, reply] : ready) {
     Finish(conn, std::move(reply));
     if (!conn->closed) Drive(conn);
@@ -462,6 +469,37 @@ void Loop::Accept() {
       }
       return;
     }
+    // Connections are dealt to the loops in turn: one wake-up may accept a whole burst,
+    // which would otherwise all land on this loop.
+    const auto& loops = server->loops;
+    Loop* target = loops[server->next_loop.fetch_add(1) % loops.size()].get();
+    if (target == this) {
+      Adopt(fd);
+    } else {
+      target->Give(fd);
+    }
+  }
+}
+
+void Loop::Give(int fd) {
+  bool was_empty;
+  {
+    std::lock_guard lock(posted_mu);
+    if (dead) {
+      close(fd);
+      return;
+    }
+    was_empty = posted.empty() && given.empty();
+    given.push_back(fd);
+  }
+  if (was_empty) {
+    const uint64_t one = 1;
+    [[maybe_unused]] ssize_t n = write(evfd, &one, sizeof one);
+  }
+}
+
+void Loop::Adopt(int fd) {
+  {
     const int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     auto conn = std::make_shared<Conn>();
@@ -474,7 +512,7 @@ void Loop::Accept() {
     ev.data.u64 = (uint64_t{conn->gen} << 32) | static_cast<uint32_t>(fd);
     if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) != 0) {
       close(fd);
-      continue;
+      return;
     }
     conns.emplace(fd, conn);
     server->open.fetch_add(1);
@@ -1006,6 +1044,8 @@ void EventServer::Stop(std::chrono::milliseconds drain) {
       std::lock_guard lock(loop->posted_mu);
       loop->dead = true;  // answers still to come (past the deadline) are dropped
       loop->posted.clear();
+      for (int fd : loop->given) close(fd);
+      loop->given.clear();
     }
     std::vector<std::shared_ptr<Conn>> open;
     for (const auto& [fd, conn] : loop->conns) open.push_back(conn);
