@@ -42,6 +42,7 @@ namespace {
 constexpr size_t kReadChunk = 65536;
 constexpr size_t kMaxPendingOut = 4 << 20;  // stop answering pipelined requests until it drains
 constexpr size_t kMaxMethod = 16;
+constexpr size_t kLoopBodyBytes = 64 << 10;  // larger bodies are parsed on a worker thread
 constexpr auto kHeadDeadline = std::chrono::seconds(30);  // a request must arrive whole within this
 // The methods metrics count by name; any other is counted as "other".
 constexpr const char* kKnownMethods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
@@ -769,6 +770,7 @@ void Loop::Dispatch(const std::shared_ptr<Conn>& conn, Head head, bool has_body,
   }
   const Route& route = server->router.route(resolved.index);
   const size_t max_body = server->router.max_body();
+  const size_t body_bytes = body.size();
   Request::BodyReader reader;
   if (too_large) {
     reader = [max_body]() -> crdt::Result<std::string> { return PayloadTooLarge(max_body); };
@@ -798,6 +800,24 @@ void Loop::Dispatch(const std::shared_ptr<Conn>& conn, Head head, bool has_body,
         "upgrade-required", "open " + conn->request->path() + " as a WebSocket on a connection of its own"));
     r.headers.emplace_back("Upgrade", "websocket");
     Finish(conn, std::move(r));
+    return;
+  }
+  if (route.async && body_bytes > kLoopBodyBytes) {
+    // Parsing a large body would hold up every connection of this loop: a worker starts
+    // the write instead.
+    std::shared_ptr<Conn> target = conn;
+    Loop* loop = this;
+    const Route* r = &route;
+    server->workers.Run([loop, target, r, guarded] {
+      auto answered = std::make_shared<std::atomic<bool>>(false);
+      auto failed = guarded([&] {
+        r->async(*target->request, [loop, target, answered](Reply reply) {
+          answered->store(true);
+          loop->Post(target, std::move(reply));
+        });
+      });
+      if (failed && !answered->load()) loop->Post(target, std::move(*failed));
+    });
     return;
   }
   if (route.async) {
