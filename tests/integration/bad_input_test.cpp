@@ -30,8 +30,11 @@ void ExpectProblem(const HttpResponse& r, int status, const std::string& type) {
   }
 }
 
-// Raw bytes over a socket, for requests no well-behaved client sends.
-std::string RawExchange(const std::string& url, const std::string& request, std::chrono::milliseconds timeout) {
+// Raw bytes over a socket, for requests no well-behaved client sends. Reads until the
+// server closes the connection, or (`first_answer_only`) until one answer with a JSON body
+// has arrived; a read that times out appends "<timeout>".
+std::string Exchange(const std::string& url, const std::string& request, std::chrono::milliseconds timeout,
+                     bool first_answer_only) {
   Poco::URI uri(url);
   Poco::Net::StreamSocket sock(Poco::Net::SocketAddress(uri.getHost(), uri.getPort()));
   sock.setReceiveTimeout(Poco::Timespan(static_cast<long>(timeout.count() / 1000), 0));
@@ -43,31 +46,20 @@ std::string RawExchange(const std::string& url, const std::string& request, std:
       const int n = sock.receiveBytes(buf, sizeof buf);
       if (n <= 0) break;
       out.append(buf, static_cast<size_t>(n));
-      if (out.find("\r\n\r\n") != std::string::npos && out.find("}") != std::string::npos) break;
-    }
-  } catch (const Poco::Exception&) {
-  }
-  return out;
-}
-
-// Sends `request`, then reads until the server closes the connection (or `timeout`).
-std::string ExchangeUntilClose(const std::string& url, const std::string& request, std::chrono::milliseconds timeout) {
-  Poco::URI uri(url);
-  Poco::Net::StreamSocket sock(Poco::Net::SocketAddress(uri.getHost(), uri.getPort()));
-  sock.setReceiveTimeout(Poco::Timespan(static_cast<long>(timeout.count() / 1000), 0));
-  sock.sendBytes(request.data(), static_cast<int>(request.size()));
-  std::string out;
-  char buf[4096];
-  try {
-    while (true) {
-      const int n = sock.receiveBytes(buf, sizeof buf);
-      if (n <= 0) break;
-      out.append(buf, static_cast<size_t>(n));
+      if (first_answer_only && out.find("\r\n\r\n") != std::string::npos && out.find("}") != std::string::npos) break;
     }
   } catch (const Poco::Exception&) {
     out += "<timeout>";
   }
   return out;
+}
+
+std::string RawExchange(const std::string& url, const std::string& request, std::chrono::milliseconds timeout) {
+  return Exchange(url, request, timeout, /*first_answer_only=*/true);
+}
+
+std::string ExchangeUntilClose(const std::string& url, const std::string& request, std::chrono::milliseconds timeout) {
+  return Exchange(url, request, timeout, /*first_answer_only=*/false);
 }
 
 // The status codes of the HTTP/1.1 answers in `stream`, in order.
