@@ -48,12 +48,24 @@ async function until(what, fn, ms = 30000, every = 150) {
   }
 }
 
+// A port for a region to listen on, and to listen on again after a restart. Chosen below
+// the kernel's ephemeral range (net.ipv4.ip_local_port_range, 32768 and up here), where no
+// outgoing connection (other tests run alongside, the regions' own pulls) can take it
+// between this check and the region's bind, or while the region is down.
 async function freePort() {
-  const srv = net.createServer();
-  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
-  const { port } = srv.address();
-  await new Promise((r) => srv.close(r));
-  return port;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = 20000 + Math.floor(Math.random() * 12000);
+    const srv = net.createServer();
+    const ok = await new Promise((r) => {
+      srv.once('error', () => r(false));
+      srv.listen(port, '127.0.0.1', () => r(true));
+    });
+    if (ok) {
+      await new Promise((r) => srv.close(r));
+      return port;
+    }
+  }
+  throw new Error('no free port between 20000 and 32000');
 }
 
 // A TCP proxy in front of a region: block() destroys its connections and refuses new ones
