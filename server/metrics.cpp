@@ -13,8 +13,12 @@ Metrics::Metrics(std::vector<std::string> route_names) : names_(std::move(route_
 void Metrics::Observe(int route, const std::string& method, int status, double seconds) {
   const int idx = route < 0 ? static_cast<int>(names_.size()) - 1 : route;
   Histogram& h = *latency_[static_cast<size_t>(idx)];
+  // One bucket per observation (the render adds them up): one atomic add, not one per bound.
   for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
-    if (seconds <= kLatencyBuckets[i]) h.le[i].fetch_add(1, std::memory_order_relaxed);
+    if (seconds <= kLatencyBuckets[i]) {
+      h.in[i].fetch_add(1, std::memory_order_relaxed);
+      break;
+    }
   }
   h.count.fetch_add(1, std::memory_order_relaxed);
   h.sum_micros.fetch_add(static_cast<uint64_t>(seconds * 1e6), std::memory_order_relaxed);
@@ -49,9 +53,11 @@ std::string Metrics::Render(const region::NodeStats& node, const region::Cluster
     const uint64_t count = h.count.load();
     if (count == 0) continue;
     const std::string label = "route=\"" + names_[r] + "\"";
+    uint64_t cumulative = 0;
     for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
+      cumulative += h.in[i].load();
       out += "meridian_http_request_duration_seconds_bucket{" + label + ",le=\"" + Num(kLatencyBuckets[i]) +
-             "\"} " + std::to_string(h.le[i].load()) + "\n";
+             "\"} " + std::to_string(cumulative) + "\n";
     }
     out += "meridian_http_request_duration_seconds_bucket{" + label + ",le=\"+Inf\"} " + std::to_string(count) + "\n";
     out += "meridian_http_request_duration_seconds_sum{" + label + "} " + Num(h.sum_micros.load() / 1e6) + "\n";

@@ -32,7 +32,7 @@ class Metrics {
 
  private:
   struct Histogram {
-    std::array<std::atomic<uint64_t>, kLatencyBuckets.size()> le{};
+    std::array<std::atomic<uint64_t>, kLatencyBuckets.size()> in{};  // observations in (bound[i-1], bound[i]]
     std::atomic<uint64_t> count{0};
     std::atomic<uint64_t> sum_micros{0};
   };

@@ -4,6 +4,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "server/metrics.h"
 #include "server/problem.h"
 
 using server::RawSettings;
@@ -114,6 +115,21 @@ BOOST_AUTO_TEST_CASE(status_codes_map_to_http_once) {
   auto reply = server::ProblemReply(Status::Internal("SELECT secret FROM table"));
   BOOST_TEST(reply.body.find("SELECT") == std::string::npos);
   BOOST_TEST(reply.content_type == "application/problem+json");
+}
+
+BOOST_AUTO_TEST_CASE(latency_histograms_render_cumulative_buckets) {
+  server::Metrics metrics({"doc"});
+  for (double seconds : {0.0003, 0.003, 0.003, 0.3, 7.0}) metrics.Observe(0, "PUT", 201, seconds);
+  const std::string text = metrics.Render(region::NodeStats{}, region::ClusterInfo{});
+  for (const char* line : {"meridian_http_request_duration_seconds_bucket{route=\"doc\",le=\"0.0005\"} 1\n",
+                           "meridian_http_request_duration_seconds_bucket{route=\"doc\",le=\"0.001\"} 1\n",
+                           "meridian_http_request_duration_seconds_bucket{route=\"doc\",le=\"0.005\"} 3\n",
+                           "meridian_http_request_duration_seconds_bucket{route=\"doc\",le=\"0.5\"} 4\n",
+                           "meridian_http_request_duration_seconds_bucket{route=\"doc\",le=\"2.5\"} 4\n",
+                           "meridian_http_request_duration_seconds_bucket{route=\"doc\",le=\"+Inf\"} 5\n",
+                           "meridian_http_request_duration_seconds_count{route=\"doc\"} 5\n"}) {
+    BOOST_TEST(text.find(line) != std::string::npos, line);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
