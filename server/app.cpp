@@ -1,5 +1,6 @@
 #include "server/app.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
 #include <cerrno>
@@ -8,6 +9,7 @@
 #include <iostream>
 #include <sstream>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <Poco/Net/HTTPServerConnectionFactory.h>
@@ -51,6 +53,20 @@ crdt::Result<std::string> ReadSecret(const std::string& path) {
                                          "the cluster secret in " + path + " must be at least 16 characters");
   }
   return secret;
+}
+// Every client connection is a descriptor, and the event loops hold many at once: lift the
+// soft limit (often 1024) to the hard one, capped at 65536.
+void RaiseDescriptorLimit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t want = limit.rlim_max == RLIM_INFINITY ? 65536 : std::min<rlim_t>(limit.rlim_max, 65536);
+  if (limit.rlim_cur >= want) return;
+  const rlim_t before = limit.rlim_cur;
+  limit.rlim_cur = want;
+  if (setrlimit(RLIMIT_NOFILE, &limit) == 0) {
+    Log(LogLevel::kInfo, "raised the open-file limit",
+        {{"from", std::to_string(before)}, {"to", std::to_string(want)}});
+  }
 }
 }  // namespace
 
@@ -125,6 +141,7 @@ int MeridianApp::main(const std::vector<std::string>& args) {
   }
   const ServerConfig& cfg = *config;
   InitLogging(cfg.region.str(), cfg.log_level);
+  RaiseDescriptorLimit();
 
   std::string secret;
   if (!cfg.cluster_secret_file.empty()) {
