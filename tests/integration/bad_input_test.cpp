@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <Poco/Net/SocketAddress.h>
@@ -196,8 +197,26 @@ BOOST_AUTO_TEST_CASE(http_framing_pipelining_chunked_continue_and_malformed_requ
   BOOST_TEST(old.find("Connection: close") != std::string::npos);
   BOOST_TEST(old.find("<timeout>") == std::string::npos);
 
-  // A live session must be its connection's first request.
+  // A live session must be its connection's first request; its head may arrive in pieces
+  // (the server waits for all of it before handing the connection over).
   BOOST_TEST(h.Put("/v1/collections/t", R"({"policy":"crdt","fields":{"body":"text"}})").status == 200);
+  {
+    Poco::URI uri(url);
+    Poco::Net::StreamSocket sock(Poco::Net::SocketAddress(uri.getHost(), uri.getPort()));
+    sock.setReceiveTimeout(Poco::Timespan(10, 0));
+    const std::string first = "GET /v1/collections/t/docs/d/live?agent=web-a HTTP/1.1\r\nHost: x\r\n";
+    const std::string rest =
+        "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+    sock.sendBytes(first.data(), static_cast<int>(first.size()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));  // a packet boundary, not a wait for state
+    sock.sendBytes(rest.data(), static_cast<int>(rest.size()));
+    char buf[4096];
+    const int n = sock.receiveBytes(buf, sizeof buf);
+    const std::string answer(buf, static_cast<size_t>(std::max(n, 0)));
+    BOOST_TEST(answer.find("HTTP/1.1 101") == 0u, answer);
+    BOOST_TEST(answer.find("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != std::string::npos, answer);
+  }
   BOOST_TEST(h.Get("/healthz").status == 200);
   auto reused = h.Get("/v1/collections/t/docs/d/live?agent=web-a", {{"Upgrade", "websocket"}});
   ExpectProblem(reused, 426, "upgrade-required");
