@@ -261,13 +261,25 @@ Status Node::WaitForSession(const crdt::VersionVector& session, int timeout_ms) 
 }
 
 Result<Document> Node::Get(const std::string& collection, const std::string& key) {
+  return GetWith(collection, key, /*wait=*/true);
+}
+
+std::optional<Result<Document>> Node::TryGet(const std::string& collection, const std::string& key) {
+  auto doc = GetWith(collection, key, /*wait=*/false);
+  if (!doc.ok() && doc.status().reason() == kReadersBusy) return std::nullopt;
+  return doc;
+}
+
+Result<Document> Node::GetWith(const std::string& collection, const std::string& key, bool wait) {
   MERIDIAN_RETURN_IF_ERROR(ValidateCollectionName(collection));
   MERIDIAN_RETURN_IF_ERROR(ValidateKey(key));
   if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
   const CollectionDef def = DefinitionOf(collection);
   const Policy policy = def.policy;
-  auto reader = readers_->Acquire();
-  auto row = policy == Policy::kCrdt ? reader->LoadCrdtDoc(collection, key) : reader->LoadDoc(collection, key);
+  std::optional<internal::ReadPool::Lease> reader =
+      wait ? std::optional<internal::ReadPool::Lease>(readers_->Acquire()) : readers_->TryAcquire();
+  if (!reader) return Status::Unavailable(kReadersBusy, "every read connection is in use");
+  auto row = policy == Policy::kCrdt ? (*reader)->LoadCrdtDoc(collection, key) : (*reader)->LoadDoc(collection, key);
   if (!row.ok()) return row.status();
   if (!*row || !(*row)->value) {
     return Status::NotFound("not-found", "no document '" + key + "' in collection '" + collection + "'");
@@ -276,7 +288,7 @@ Result<Document> Node::Get(const std::string& collection, const std::string& key
   if (policy == Policy::kCrdt) r.ctx.Join(writer_->Committed().purged);
   Document doc{key, *r.value, VersionToken(r.ctx), r.hlc, r.dot.origin, false, "", 0};
   if (policy == Policy::kManual && r.state) {
-    auto siblings = SiblingsJson(*reader, r, def.max_siblings, &doc.siblings_total);
+    auto siblings = SiblingsJson(**reader, r, def.max_siblings, &doc.siblings_total);
     if (!siblings.ok()) return siblings.status();
     doc.siblings = std::move(siblings).value();
     doc.conflicted = !doc.siblings.empty();

@@ -153,6 +153,8 @@ class Node {
   // nothing; the same key with another request is refused (idempotency-key-reused).
   crdt::Result<WriteAck> Ops(const WriteRequest& request, const std::string& idempotency_key = "");
   crdt::Result<Document> Get(const std::string& collection, const std::string& key);
+  // Get without waiting: nullopt when every read connection is in use right now.
+  std::optional<crdt::Result<Document>> TryGet(const std::string& collection, const std::string& key);
   // A crdt-collection document's encoded CRDT state (crdt/doc_crdt.h), "" when it has none;
   // policy-mismatch for other collections.
   crdt::Result<std::string> CrdtState(const std::string& collection, const std::string& key);
@@ -242,6 +244,9 @@ class Node {
   crdt::Result<std::shared_ptr<PreparedDocWrite>> PrepareDocWrite(WriteRequest request, ChangeKind kind);
   Writer::Job DocWriteJob(const std::shared_ptr<PreparedDocWrite>& prepared);
   crdt::Result<WriteAck> RunDocWrite(const WriteRequest& request, ChangeKind kind);
+  // Get; without `wait`, Unavailable(kReadersBusy) when no read connection is free.
+  static constexpr const char* kReadersBusy = "readers-busy";
+  crdt::Result<Document> GetWith(const std::string& collection, const std::string& key, bool wait);
   crdt::Status LocalOps(WriteTxn& txn, const WriteRequest& request, const nlohmann::json* ops,
                         const CollectionDef& def, const std::string& idempotency_key, WriteAck* ack);
   crdt::Status ApplyOpsChange(WriteTxn& txn, Change& change, ApplyResult* result);

@@ -128,6 +128,10 @@ std::vector<Route> Api::Routes() {
     route.quick = true;
     return route;
   };
+  auto attempt = [this](Route route, std::optional<Reply> (Api::*fn)(Request&)) {
+    route.attempt = [this, fn](Request& r) { return (this->*fn)(r); };
+    return route;
+  };
   const std::string doc = "/v1/collections/{c}/docs/{key}";
   return {
       quick({"GET", "/healthz", "healthz", bind(&Api::Healthz)}),
@@ -137,7 +141,7 @@ std::vector<Route> Api::Routes() {
       {"PUT", "/v1/collections/{c}", "collection", bind(&Api::PutCollection)},
       {"GET", "/v1/collections/{c}", "collection", bind(&Api::GetCollection)},
       {"GET", "/v1/collections/{c}/docs", "docs", bind(&Api::ListDocs)},
-      {"GET", doc, "doc", bind(&Api::GetDoc)},
+      attempt({"GET", doc, "doc", bind(&Api::GetDoc)}, &Api::TryGetDoc),
       {"PUT", doc, "doc", nullptr, nullptr, write(region::ChangeKind::kPut)},
       {"PATCH", doc, "doc", nullptr, nullptr, write(region::ChangeKind::kPatch)},
       {"DELETE", doc, "doc", nullptr, nullptr, write(region::ChangeKind::kDelete)},
@@ -238,7 +242,17 @@ Reply Api::GetDoc(Request& r) {
     }
     if (Status s = node_.WaitForSession(*vv, options_.session_wait_ms); !s.ok()) return ProblemReply(s);
   }
-  auto doc = node_.Get(r.param("c"), r.param("key"));
+  return DocReply(r, node_.Get(r.param("c"), r.param("key")));
+}
+
+std::optional<Reply> Api::TryGetDoc(Request& r) {
+  if (r.header("X-Meridian-Session")) return std::nullopt;  // may wait for replication
+  auto doc = node_.TryGet(r.param("c"), r.param("key"));
+  if (!doc) return std::nullopt;  // every read connection is busy
+  return DocReply(r, *doc);
+}
+
+Reply Api::DocReply(Request& r, const Result<region::Document>& doc) {
   if (!doc.ok()) return ProblemReply(doc.status());
   if (auto none_match = EntityTag(r, "If-None-Match"); none_match && *none_match == doc->version) {
     Reply reply;

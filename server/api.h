@@ -5,6 +5,7 @@
 // outlive the HTTP server that serves these routes.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,8 @@ class Api {
   Reply GetCollection(Request& r);
   Reply ListDocs(Request& r);
   Reply GetDoc(Request& r);
+  std::optional<Reply> TryGetDoc(Request& r);
+  Reply DocReply(Request& r, const crdt::Result<region::Document>& doc);
   void WriteDoc(Request& r, region::ChangeKind kind, Respond respond);
   Reply DocOps(Request& r);
   Reply Changes(Request& r);

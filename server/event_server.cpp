@@ -843,6 +843,14 @@ void Loop::Dispatch(const std::shared_ptr<Conn>& conn, Head head, bool has_body,
     Finish(conn, failed ? std::move(*failed) : std::move(reply));
     return;
   }
+  if (route.attempt) {
+    std::optional<Reply> answered;
+    auto failed = guarded([&] { answered = route.attempt(*conn->request); });
+    if (failed || answered) {
+      Finish(conn, failed ? std::move(*failed) : std::move(*answered));
+      return;
+    }
+  }
   std::shared_ptr<Conn> target = conn;
   Loop* loop = this;
   const Route* r = &route;

@@ -97,6 +97,9 @@ struct Route {
   // The handler never blocks (no waiting, no long reads): the event loop may run it itself
   // instead of handing it to a worker thread.
   bool quick = false;
+  // Tried on the event loop first when set: an answer if it can give one without waiting,
+  // nullopt if it would have to wait (then `handler` runs on a worker).
+  std::function<std::optional<Reply>(Request&)> attempt = nullptr;
 };
 
 // JSON string literal for `s` (quoted and escaped).

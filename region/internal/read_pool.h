@@ -5,6 +5,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,7 +18,11 @@ class ReadPool {
   class Lease {
    public:
     Lease(ReadPool& pool, std::unique_ptr<Store> store) : pool_(pool), store_(std::move(store)) {}
-    ~Lease() { pool_.Return(std::move(store_)); }
+    Lease(Lease&& other) noexcept : pool_(other.pool_), store_(std::move(other.store_)) {}
+    Lease& operator=(Lease&&) = delete;
+    ~Lease() {
+      if (store_) pool_.Return(std::move(store_));
+    }
     Store* operator->() { return store_.get(); }
     Store& operator*() { return *store_; }
 
@@ -33,6 +38,16 @@ class ReadPool {
       free_.push_back(std::move(s).value());
     }
     return crdt::Status::Ok();
+  }
+
+  // A connection if one is free right now (callers that must not wait, such as event loops).
+  std::optional<Lease> TryAcquire() {
+    std::unique_lock lock(mu_);
+    if (free_.empty()) return std::nullopt;
+    auto store = std::move(free_.back());
+    free_.pop_back();
+    lock.unlock();
+    return std::optional<Lease>(std::in_place, *this, std::move(store));
   }
 
   Lease Acquire() {

@@ -6,6 +6,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include "region/internal/read_pool.h"
 #include "tests/support/printers.h"
 
 #include "tests/support/fake_clock.h"
@@ -58,6 +59,29 @@ BOOST_AUTO_TEST_CASE(put_then_get_returns_the_canonical_value_and_version) {
   auto again = node->Put(Req("k1", R"({"b":3})"));
   BOOST_TEST(!again->created);
   BOOST_TEST(again->version != ack->version);
+}
+
+BOOST_AUTO_TEST_CASE(try_get_answers_like_get_and_a_busy_read_pool_says_so_instead_of_waiting) {
+  TempDir dir;
+  auto node = OpenNode(dir.path());
+  auto ack = node->Put(Req("k1", R"({"a":1})"));
+  BOOST_REQUIRE(ack.ok());
+  auto tried = node->TryGet("things", "k1");
+  BOOST_REQUIRE(tried.has_value());
+  BOOST_REQUIRE(tried->ok());
+  BOOST_TEST((*tried)->value == R"({"a":1})");
+  BOOST_TEST((*tried)->version == ack->version);
+  auto missing = node->TryGet("things", "nope");
+  BOOST_REQUIRE(missing.has_value());
+  BOOST_TEST(missing->status().reason() == "not-found");
+  // The pool's own behaviour: a lease held, no second connection, TryAcquire does not wait.
+  region::internal::ReadPool pool;
+  BOOST_REQUIRE(pool.Open(dir.path() + "/meridian.db", 1, region::Durability::kFull).ok());
+  {
+    auto held = pool.Acquire();
+    BOOST_TEST(!pool.TryAcquire().has_value());
+  }
+  BOOST_TEST(pool.TryAcquire().has_value());
 }
 
 BOOST_AUTO_TEST_CASE(patch_merges_fields_and_creates_missing_documents) {
