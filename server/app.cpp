@@ -7,6 +7,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <mutex>
 #include <sstream>
 
 #include <sys/resource.h>
@@ -223,9 +224,13 @@ int MeridianApp::main(const std::vector<std::string>& args) {
   EventServerOptions eopts;
   eopts.loops = cfg.http_loops;
   eopts.max_workers = cfg.http_threads;
-  std::atomic<bool> sessions_stopping{false};
-  EventServer http(socket.impl()->sockfd(), *router, eopts, [sessions, &sessions_stopping](int fd) {
-    if (sessions_stopping.load()) {
+  // Handing a connection to POCO and stopping POCO's dispatcher exclude each other, so that
+  // no connection is enqueued on a dispatcher already stopped.
+  std::mutex sessions_mu;
+  bool sessions_stopping = false;
+  EventServer http(socket.impl()->sockfd(), *router, eopts, [sessions, &sessions_mu, &sessions_stopping](int fd) {
+    std::lock_guard lock(sessions_mu);
+    if (sessions_stopping) {
       close(fd);
       return;
     }
@@ -253,8 +258,11 @@ int MeridianApp::main(const std::vector<std::string>& args) {
   Log(LogLevel::kInfo, "shutting down: finishing in-flight requests");
   live.Stop();  // live sessions end
   http.StopAccepting();
-  sessions_stopping = true;
-  sessions->stop();
+  {
+    std::lock_guard lock(sessions_mu);
+    sessions_stopping = true;
+    sessions->stop();
+  }
   // Connections POCO serves (handed-off upgrades that did not become sessions) finish
   // their current request and close, as in POCO's own HTTPServer::stopAll.
   router->StopConnections();

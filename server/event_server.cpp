@@ -240,14 +240,24 @@ class WorkerPool {
   explicit WorkerPool(int max) : max_(std::max(1, max)) {}
   ~WorkerPool() { Stop(); }
 
+  // All or nothing: either the task is queued and some thread will run it, or Run throws and
+  // nothing is queued (the caller answers the request itself). A thread that cannot be
+  // started is not an error while another one can take the task later.
   void Run(std::function<void()> task) {
     std::unique_lock lock(mu_);
     tasks_.push_back(std::move(task));
     if (static_cast<int>(tasks_.size()) > idle_ && static_cast<int>(threads_.size()) < max_) {
-      threads_.emplace_back([this] { Work(); });
-    } else {
-      cv_.notify_one();
+      try {
+        threads_.emplace_back([this] { Work(); });
+        return;
+      } catch (...) {
+        if (threads_.empty()) {
+          tasks_.pop_back();
+          throw;
+        }
+      }
     }
+    cv_.notify_one();
   }
 
   void Stop() {
@@ -310,7 +320,7 @@ struct Conn {
   std::string chunk_body;    // and what it decoded so far
   Clock::time_point last_active;
   // The request being handled.
-  std::unique_ptr<Request> request;
+  std::shared_ptr<Request> request;  // shared with a worker running its handler
   int route_index = -1;
   std::string method;
   bool keep_alive = true;
@@ -777,7 +787,7 @@ void Loop::Dispatch(const std::shared_ptr<Conn>& conn, Head head, bool has_body,
   } else {
     reader = [body = std::move(body)]() mutable -> crdt::Result<std::string> { return std::move(body); };
   }
-  conn->request = std::make_unique<Request>(std::move(head.method), std::move(head.target), std::move(resolved.path),
+  conn->request = std::make_shared<Request>(std::move(head.method), std::move(head.target), std::move(resolved.path),
                                             std::move(resolved.raw_query), std::move(head.headers), has_body,
                                             std::move(reader));
   conn->request->params() = std::move(resolved.params);
@@ -805,13 +815,16 @@ void Loop::Dispatch(const std::shared_ptr<Conn>& conn, Head head, bool has_body,
   if (route.async && body_bytes > kLoopBodyBytes) {
     // Parsing a large body would hold up every connection of this loop: a worker starts
     // the write instead.
+    // The worker holds its own reference to the request: the write's completion may finish
+    // the connection's request (on the loop) while the worker is still inside the handler.
     std::shared_ptr<Conn> target = conn;
+    std::shared_ptr<Request> request = conn->request;
     Loop* loop = this;
     const Route* r = &route;
-    server->workers.Run([loop, target, r, guarded] {
+    server->workers.Run([loop, target, request, r, guarded] {
       auto answered = std::make_shared<std::atomic<bool>>(false);
       auto failed = guarded([&] {
-        r->async(*target->request, [loop, target, answered](Reply reply) {
+        r->async(*request, [loop, target, answered](Reply reply) {
           answered->store(true);
           loop->Post(target, std::move(reply));
         });
@@ -852,11 +865,12 @@ void Loop::Dispatch(const std::shared_ptr<Conn>& conn, Head head, bool has_body,
     }
   }
   std::shared_ptr<Conn> target = conn;
+  std::shared_ptr<Request> request = conn->request;
   Loop* loop = this;
   const Route* r = &route;
-  server->workers.Run([loop, target, r, guarded] {
+  server->workers.Run([loop, target, request, r, guarded] {
     Reply reply;
-    auto failed = guarded([&] { reply = r->handler(*target->request); });
+    auto failed = guarded([&] { reply = r->handler(*request); });
     loop->Post(target, failed ? std::move(*failed) : std::move(reply));
   });
 }

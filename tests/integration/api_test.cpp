@@ -1,8 +1,12 @@
 // The v1 API end to end against a real server process.
 #include <algorithm>
 #include <atomic>
+#include <filesystem>
+#include <fstream>
 #include <thread>
 #include <vector>
+
+#include <unistd.h>
 
 #include <Poco/Net/SocketAddress.h>
 #include <Poco/Net/StreamSocket.h>
@@ -232,6 +236,77 @@ BOOST_AUTO_TEST_CASE(sigterm_under_load_answers_what_it_took_and_does_not_wait_f
     }
   }
   BOOST_TEST(total >= 50u);
+}
+
+namespace {
+
+// A pids cgroup (v1) the test makes, so that a server's threads can be capped. Left unusable
+// (ok() false) where the controller is missing or not writable.
+class PidsCap {
+ public:
+  explicit PidsCap(pid_t pid) : pid_(pid) {
+    const std::filesystem::path root = "/sys/fs/cgroup/pids";
+    if (!std::filesystem::exists(root / "cgroup.procs")) return;
+    dir_ = root / ("meridian-test-" + std::to_string(::getpid()));
+    std::error_code ec;
+    std::filesystem::create_directory(dir_, ec);
+    if (ec) {
+      dir_.clear();
+      return;
+    }
+    size_t tasks = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) ++tasks;
+    ok_ = Write(dir_ / "pids.max", std::to_string(tasks)) && Write(dir_ / "cgroup.procs", std::to_string(pid));
+  }
+  ~PidsCap() {
+    if (dir_.empty()) return;
+    Write("/sys/fs/cgroup/pids/cgroup.procs", std::to_string(pid_));  // back to the root group
+    std::error_code ec;
+    std::filesystem::remove(dir_, ec);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  static bool Write(const std::filesystem::path& file, const std::string& text) {
+    std::ofstream out(file);
+    out << text;
+    out.flush();
+    return static_cast<bool>(out);
+  }
+  pid_t pid_;
+  std::filesystem::path dir_;
+  bool ok_ = false;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_worker_thread_that_cannot_start_leaves_the_request_queued_not_orphaned) {
+  Server s;
+  auto& h = s.http();
+  // One worker thread exists and is idle.
+  auto first = Json(h.Get("/v1/changes?limit=1"));
+  const std::string tail = first["next"];
+  PidsCap cap(s.proc->pid());
+  if (!cap.ok()) {
+    BOOST_TEST_MESSAGE("skipped: no writable pids cgroup to cap the server's threads");
+    return;
+  }
+  // Three long polls at once: the first takes the idle worker, the others would each start
+  // a thread, which the cap refuses. They wait for the worker instead and are answered in turn.
+  constexpr int kPolls = 3;
+  std::vector<int> status(kPolls, -1);
+  std::vector<std::thread> polls;
+  for (int i = 0; i < kPolls; ++i) {
+    polls.emplace_back([&, i] {
+      testsupport::HttpClient c(s.proc->url());
+      status[i] = c.Get("/v1/changes?since=" + tail + "&wait_ms=700").status;
+    });
+  }
+  for (auto& t : polls) t.join();
+  for (int i = 0; i < kPolls; ++i) BOOST_TEST(status[i] == 200, "poll " << i << " answered " << status[i]);
+  BOOST_TEST(h.Get("/healthz").status == 200);
+  BOOST_TEST(h.Get("/v1/collections").status == 200);
+  BOOST_TEST(s.proc->running());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
