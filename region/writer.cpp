@@ -1,6 +1,7 @@
 #include "region/writer.h"
 
 #include <algorithm>
+#include <chrono>
 #include <climits>
 
 #include <linux/futex.h>
@@ -146,6 +147,7 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
       std::none_of(batch.begin(), batch.end(), [](const Pending* p) { return p->durable; })) {
     sync = Durability::kNormal;
   }
+  const auto started = std::chrono::steady_clock::now();
   Status fatal = store_->SetSynchronous(sync);
   if (fatal.ok()) fatal = store_->Begin();
   if (fatal.ok()) {
@@ -170,6 +172,7 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
     if (fatal.ok()) fatal = store_->Commit();
     if (!fatal.ok()) store_->Rollback();
   }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   {
     std::lock_guard lock(mu_);
     ++stats_.batches;
@@ -177,6 +180,10 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
     for (int i = 0; i < WriterStats::kBuckets; ++i) {
       if (static_cast<int>(batch.size()) <= WriterStats::kBatchBuckets[i]) ++stats_.batch_le[i];
     }
+    for (int i = 0; i < WriterStats::kSecondsBucketCount; ++i) {
+      if (seconds <= WriterStats::kSecondsBuckets[i]) ++stats_.seconds_le[i];
+    }
+    stats_.micros_sum += static_cast<uint64_t>(seconds * 1e6);
     if (fatal.ok()) {
       committed_ = working;
     } else {

@@ -93,6 +93,13 @@ struct WriterStats {
   static constexpr int kBuckets = 8;
   static constexpr int kBatchBuckets[kBuckets] = {1, 2, 4, 8, 16, 64, 256, 1024};
   uint64_t batch_le[kBuckets] = {};
+  // Transaction time (BEGIN to the end of COMMIT, its fsync included): counts of batches
+  // that took <= kSecondsBuckets[i], and the sum in microseconds.
+  static constexpr int kSecondsBucketCount = 10;
+  static constexpr double kSecondsBuckets[kSecondsBucketCount] = {0.0005, 0.001, 0.002, 0.005, 0.01,
+                                                                   0.025,  0.05,  0.1,   0.25,  1.0};
+  uint64_t seconds_le[kSecondsBucketCount] = {};
+  uint64_t micros_sum = 0;
 };
 
 class Writer {

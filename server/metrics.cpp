@@ -74,6 +74,16 @@ std::string Metrics::Render(const region::NodeStats& node, const region::Cluster
   out += "meridian_commit_batch_size_bucket{le=\"+Inf\"} " + std::to_string(w.batches) + "\n";
   out += "meridian_commit_batch_size_sum " + std::to_string(w.jobs) + "\n";
   out += "meridian_commit_batch_size_count " + std::to_string(w.batches) + "\n";
+  out += "# HELP meridian_commit_duration_seconds Time of a group-commit transaction, BEGIN to the end of "
+         "COMMIT (the fsync included).\n";
+  out += "# TYPE meridian_commit_duration_seconds histogram\n";
+  for (int i = 0; i < region::WriterStats::kSecondsBucketCount; ++i) {
+    out += "meridian_commit_duration_seconds_bucket{le=\"" + Num(region::WriterStats::kSecondsBuckets[i]) + "\"} " +
+           std::to_string(w.seconds_le[i]) + "\n";
+  }
+  out += "meridian_commit_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(w.batches) + "\n";
+  out += "meridian_commit_duration_seconds_sum " + Num(static_cast<double>(w.micros_sum) / 1e6) + "\n";
+  out += "meridian_commit_duration_seconds_count " + std::to_string(w.batches) + "\n";
   out += "# HELP meridian_commit_failures_total Group-commit transactions rolled back.\n";
   out += "# TYPE meridian_commit_failures_total counter\n";
   out += "meridian_commit_failures_total " + std::to_string(w.failed_batches) + "\n";

@@ -78,6 +78,7 @@ Result<conflict::Write> WriteFromChange(const Change& c) {
     }
     case ChangeKind::kDefine:
     case ChangeKind::kOps:
+    case ChangeKind::kPurge:
       break;
   }
   return bad("not a change of an lww document");

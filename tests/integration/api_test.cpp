@@ -152,6 +152,23 @@ BOOST_AUTO_TEST_CASE(collections_cluster_digest_health_and_metrics_answer) {
                              "meridian_commit_batch_size_count", "meridian_documents 2", "meridian_hlc_wall_ms"}) {
     BOOST_TEST(metrics.body.find(needle) != std::string::npos, needle);
   }
+  // Every group commit is timed: the duration histogram counts as many transactions as the
+  // batch-size one, and its buckets only grow.
+  auto value = [&](const std::string& name) -> double {
+    const size_t at = metrics.body.find("\n" + name + " ");
+    return at == std::string::npos ? -1 : std::stod(metrics.body.substr(at + name.size() + 2));
+  };
+  const double batches = value("meridian_commit_batch_size_count");
+  BOOST_TEST(batches >= 2);
+  BOOST_TEST(value("meridian_commit_duration_seconds_count") == batches);
+  BOOST_TEST(value("meridian_commit_duration_seconds_bucket{le=\"+Inf\"}") == batches);
+  BOOST_TEST(value("meridian_commit_duration_seconds_sum") > 0);
+  double previous = 0;
+  for (const char* le : {"0.0005", "0.001", "0.002", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "1"}) {
+    const double v = value(std::string("meridian_commit_duration_seconds_bucket{le=\"") + le + "\"}");
+    BOOST_TEST(v >= previous, le);
+    previous = v;
+  }
 }
 
 BOOST_AUTO_TEST_CASE(sigterm_drains_and_data_survives_restart) {
