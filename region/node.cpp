@@ -159,6 +159,7 @@ Status Node::Init() {
   WriterOptions wopts;
   wopts.max_batch = options_.max_batch;
   wopts.durability = options_.durability;
+  wopts.checkpoint_pages = options_.checkpoint_pages;
   writer_ = std::make_unique<Writer>(std::move(store), std::move(state), wopts, std::move(finalizer),
                                      [this](const TxnState& s) { OnCommit(s); });
   if (options_.transport && !options_.peers.empty()) {

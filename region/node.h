@@ -56,6 +56,8 @@ struct NodeOptions {
   std::string data_dir;                  // created if missing; holds meridian.db
   Durability durability = Durability::kFull;
   int max_batch = 1024;                  // 1: one transaction per write (group commit off)
+  int checkpoint_pages = 4000;           // WAL pages that start a background checkpoint
+                                         // (region/internal/checkpointer.h); 0: SQLite's own
   int read_connections = 8;
   Clock* clock = nullptr;                // not owned; nullptr: the system clock
   uint64_t max_clock_offset_ms = 500;    // remote stamps further ahead are held back

@@ -5,6 +5,8 @@
 #include <future>
 #include <random>
 
+#include <pthread.h>
+
 namespace region {
 
 struct Replicator::Puller {
@@ -31,7 +33,10 @@ Replicator::~Replicator() { Stop(); }
 void Replicator::Start() {
   for (auto& p : pullers_) {
     Puller* raw = p.get();
-    p->thread = std::thread([this, raw] { Run(*raw); });
+    p->thread = std::thread([this, raw] {
+      pthread_setname_np(pthread_self(), "puller");
+      Run(*raw);
+    });
   }
 }
 

@@ -141,15 +141,17 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path, bool writer,
   auto db = Db::Open(path, writer ? internal::CoalescingWalVfsName() : nullptr);
   if (!db.ok()) return db.status();
   std::unique_ptr<Store> store(new Store(std::move(db).value()));
+  store->path_ = path;
+  store->durability_ = durability;
   Db& d = store->db();
   MERIDIAN_RETURN_IF_ERROR(d.Exec("PRAGMA journal_mode=WAL;"));
   MERIDIAN_RETURN_IF_ERROR(d.Exec(DurabilityPragma(durability)));
   store->synchronous_ = durability;
   MERIDIAN_RETURN_IF_ERROR(d.Exec("PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;"));
   if (writer) {
-    // Checkpoint every 4000 pages (16 MB) instead of SQLite's 1000: a quarter as many
-    // checkpoint pauses on the commit path, and pages written many times between two
-    // checkpoints are copied once.
+    // Checkpoint every 4000 pages (16 MB) instead of SQLite's 1000: pages written many
+    // times between two checkpoints are copied once. The writer normally hands its
+    // checkpoints to a thread of its own instead (internal/checkpointer.h).
     MERIDIAN_RETURN_IF_ERROR(d.Exec("PRAGMA wal_autocheckpoint=4000;"));
     MERIDIAN_RETURN_IF_ERROR(d.Exec(kSchema));
   }

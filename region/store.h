@@ -172,12 +172,16 @@ class Store {
   crdt::Result<Digests> ComputeDigests(const crdt::VersionVector& purged);
 
   internal::Db& db() { return *db_; }
+  const std::string& path() const { return path_; }
+  Durability durability() const { return durability_; }
 
  private:
   explicit Store(std::unique_ptr<internal::Db> db) : db_(std::move(db)) {}
   crdt::Status Prepare();
 
   std::unique_ptr<internal::Db> db_;
+  std::string path_;
+  Durability durability_ = Durability::kFull;  // as opened
   Durability synchronous_ = Durability::kFull;
   internal::Stmt begin_, commit_, rollback_;
   internal::Stmt get_meta_, set_meta_;

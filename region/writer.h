@@ -37,6 +37,10 @@
 
 namespace region {
 
+namespace internal {
+class Checkpointer;
+}
+
 // What the database holds, mirrored in memory and advanced by transactions.
 struct TxnState {
   int64_t last_lsn = 0;          // log position of the newest change
@@ -83,6 +87,9 @@ struct WriterOptions {
   // synchronous=NORMAL: atomic and consistent, but the last ones may roll back on power
   // loss, together with the applied vector, so they are simply pulled again.
   Durability durability = Durability::kFull;
+  // Checkpoint the WAL on a thread of its own once it holds this many pages (see
+  // internal/checkpointer.h); 0: SQLite's automatic checkpoint inside the commit.
+  int checkpoint_pages = 0;
 };
 
 struct WriterStats {
@@ -100,6 +107,10 @@ struct WriterStats {
                                                                    0.025,  0.05,  0.1,   0.25,  1.0};
   uint64_t seconds_le[kSecondsBucketCount] = {};
   uint64_t micros_sum = 0;
+  // WAL checkpoints (internal/checkpointer.h; all zero with SQLite's own checkpoints).
+  uint64_t checkpoints_background = 0, checkpoints_catch_up = 0, checkpoints_forced = 0,
+           checkpoints_failed = 0;
+  int64_t wal_frames = 0;
 };
 
 class Writer {
@@ -138,6 +149,7 @@ class Writer {
   void Complete(std::vector<Pending*>& batch, const TxnState* state);
 
   std::unique_ptr<Store> store_;
+  std::unique_ptr<internal::Checkpointer> checkpointer_;  // null: SQLite checkpoints
   const WriterOptions options_;
   Finalizer finalizer_;
   CommitListener on_commit_;

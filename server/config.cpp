@@ -126,7 +126,7 @@ Result<ServerConfig> ResolveConfig(const RawSettings& flags) {
                                  "cluster-secret-file", "durability", "max-batch",    "max-body-bytes",
                                  "http-threads",   "log-level",      "max-clock-offset-ms",
                                  "debug-clock-offset-ms", "plugin", "merge-budget-ms", "web-root",
-                                 "purge-every-ms", "http-loops"};
+                                 "purge-every-ms", "http-loops", "checkpoint-pages"};
   for (const auto& [k, _] : all) {
     if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown)) {
       return Bad(k, "unknown setting");
@@ -160,6 +160,11 @@ Result<ServerConfig> ResolveConfig(const RawSettings& flags) {
     auto n = ParseInt("max-batch", *v, 1, 100000);
     if (!n.ok()) return n.status();
     cfg.max_batch = static_cast<int>(*n);
+  }
+  if (auto v = last("checkpoint-pages")) {
+    auto n = ParseInt("checkpoint-pages", *v, 0, 1000000);
+    if (!n.ok()) return n.status();
+    cfg.checkpoint_pages = static_cast<int>(*n);
   }
   if (auto v = last("max-body-bytes")) {
     auto n = ParseInt("max-body-bytes", *v, 1024, int64_t{1} << 30);

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -248,7 +249,10 @@ class WorkerPool {
     tasks_.push_back(std::move(task));
     if (static_cast<int>(tasks_.size()) > idle_ && static_cast<int>(threads_.size()) < max_) {
       try {
-        threads_.emplace_back([this] { Work(); });
+        threads_.emplace_back([this] {
+          pthread_setname_np(pthread_self(), "http-worker");
+          Work();
+        });
         return;
       } catch (...) {
         if (threads_.empty()) {
@@ -1043,7 +1047,10 @@ bool EventServer::Start() {
   }
   for (auto& loop : impl_->loops) {
     Loop* l = loop.get();
-    l->thread = std::thread([l] { l->Run(); });
+    l->thread = std::thread([l] {
+      pthread_setname_np(pthread_self(), "http-loop");
+      l->Run();
+    });
   }
   return true;
 }

@@ -84,6 +84,18 @@ std::string Metrics::Render(const region::NodeStats& node, const region::Cluster
   out += "meridian_commit_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(w.batches) + "\n";
   out += "meridian_commit_duration_seconds_sum " + Num(static_cast<double>(w.micros_sum) / 1e6) + "\n";
   out += "meridian_commit_duration_seconds_count " + std::to_string(w.batches) + "\n";
+  out += "# HELP meridian_wal_checkpoints_total WAL checkpoints: by the background connection, the writer's "
+         "short catch-up after one, and the writer's own when the WAL grew too large.\n";
+  out += "# TYPE meridian_wal_checkpoints_total counter\n";
+  out += "meridian_wal_checkpoints_total{kind=\"background\"} " + std::to_string(w.checkpoints_background) + "\n";
+  out += "meridian_wal_checkpoints_total{kind=\"catch_up\"} " + std::to_string(w.checkpoints_catch_up) + "\n";
+  out += "meridian_wal_checkpoints_total{kind=\"forced\"} " + std::to_string(w.checkpoints_forced) + "\n";
+  out += "# HELP meridian_wal_checkpoint_failures_total WAL checkpoints that returned an error (retried later).\n";
+  out += "# TYPE meridian_wal_checkpoint_failures_total counter\n";
+  out += "meridian_wal_checkpoint_failures_total " + std::to_string(w.checkpoints_failed) + "\n";
+  out += "# HELP meridian_wal_frames Pages in the write-ahead log after the newest commit.\n";
+  out += "# TYPE meridian_wal_frames gauge\n";
+  out += "meridian_wal_frames " + std::to_string(w.wal_frames) + "\n";
   out += "# HELP meridian_commit_failures_total Group-commit transactions rolled back.\n";
   out += "# TYPE meridian_commit_failures_total counter\n";
   out += "meridian_commit_failures_total " + std::to_string(w.failed_batches) + "\n";

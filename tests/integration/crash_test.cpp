@@ -55,7 +55,8 @@ BOOST_AUTO_TEST_SUITE(crash)
 BOOST_AUTO_TEST_CASE(sigkill_under_concurrent_load_loses_no_acknowledged_write) {
   const auto plan = testsupport::Seeds("crash", 1);
   std::mt19937_64 rng(plan.first);
-  Server s;
+  // Checkpoints every few pages: the kills land in background checkpoints and catch-ups too.
+  Server s({"--checkpoint-pages=8"});
   Outcome out;
   const int kRounds = 5;
   for (int round = 0; round < kRounds; ++round) {
