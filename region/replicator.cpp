@@ -5,7 +5,7 @@
 #include <future>
 #include <random>
 
-#include <pthread.h>
+#include "region/threads.h"
 
 namespace region {
 
@@ -34,7 +34,7 @@ void Replicator::Start() {
   for (auto& p : pullers_) {
     Puller* raw = p.get();
     p->thread = std::thread([this, raw] {
-      pthread_setname_np(pthread_self(), "puller");
+      NameThread("puller");
       Run(*raw);
     });
   }

@@ -1,13 +1,13 @@
 #include "region/writer.h"
 
 #include "region/internal/checkpointer.h"
+#include "region/threads.h"
 
 #include <algorithm>
 #include <chrono>
 #include <climits>
 
 #include <linux/futex.h>
-#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -53,13 +53,12 @@ Writer::Writer(std::unique_ptr<Store> store, TxnState initial, WriterOptions opt
                                            store_->durability() != Durability::kOff);
     if (c.ok()) checkpointer_ = std::move(c).value();
   }
-  // Named for top -H and debuggers (at most 15 characters).
   thread_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "writer");
+    NameThread("writer");
     Loop();
   });
   completer_ = std::thread([this] {
-    pthread_setname_np(pthread_self(), "commit-done");
+    NameThread("commit-done");
     CompleteLoop();
   });
 }

@@ -17,12 +17,12 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "region/threads.h"
 #include "server/http.h"
 #include "server/log.h"
 #include "server/metrics.h"
@@ -250,7 +250,7 @@ class WorkerPool {
     if (static_cast<int>(tasks_.size()) > idle_ && static_cast<int>(threads_.size()) < max_) {
       try {
         threads_.emplace_back([this] {
-          pthread_setname_np(pthread_self(), "http-worker");
+          region::NameThread("http-worker");
           Work();
         });
         return;
@@ -1048,7 +1048,7 @@ bool EventServer::Start() {
   for (auto& loop : impl_->loops) {
     Loop* l = loop.get();
     l->thread = std::thread([l] {
-      pthread_setname_np(pthread_self(), "http-loop");
+      region::NameThread("http-loop");
       l->Run();
     });
   }

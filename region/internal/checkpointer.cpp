@@ -1,9 +1,9 @@
 #include "region/internal/checkpointer.h"
 
-#include <pthread.h>
 #include <sqlite3.h>
 
 #include "region/internal/sqlite.h"
+#include "region/threads.h"
 
 namespace region::internal {
 
@@ -15,7 +15,7 @@ crdt::Result<std::unique_ptr<Checkpointer>> Checkpointer::Start(Db& writer, cons
   std::unique_ptr<Checkpointer> c(new Checkpointer(writer, std::move(background).value(), pages));
   sqlite3_wal_hook(writer.raw(), &Checkpointer::OnCommit, c.get());  // the automatic checkpoint is off
   c->thread_ = std::thread([raw = c.get()] {
-    pthread_setname_np(pthread_self(), "checkpointer");
+    NameThread("checkpointer");
     raw->Run();
   });
   return c;
