@@ -139,7 +139,8 @@ WriterStats Writer::Stats() const {
     const auto c = checkpointer_->stats();
     s.checkpoints_background = c.background;
     s.checkpoints_catch_up = c.catch_up;
-    s.checkpoints_forced = c.forced;
+    s.wal_restarts = c.restarts;
+    s.checkpoint_background_frames = c.background_frames;
     s.checkpoints_failed = c.failed;
     s.wal_frames = c.wal_frames;
   }
@@ -209,10 +210,7 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
     for (int i = 0; i < WriterStats::kBuckets; ++i) {
       if (static_cast<int>(batch.size()) <= WriterStats::kBatchBuckets[i]) ++stats_.batch_le[i];
     }
-    for (int i = 0; i < WriterStats::kSecondsBucketCount; ++i) {
-      if (seconds <= WriterStats::kSecondsBuckets[i]) ++stats_.seconds_le[i];
-    }
-    stats_.micros_sum += static_cast<uint64_t>(seconds * 1e6);
+    stats_.commit_seconds.Add(seconds);
     if (fatal.ok()) {
       committed_ = working;
     } else {
@@ -231,7 +229,13 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
     if (fatal.ok()) done_state_ = std::move(working);
   }
   done_cv_.notify_one();
-  if (checkpointer_) checkpointer_->BetweenTransactions();
+  if (checkpointer_) {
+    const auto stalled = checkpointer_->BetweenTransactions();
+    if (stalled.count() > 0) {
+      std::lock_guard lock(mu_);
+      stats_.catch_up_seconds.Add(std::chrono::duration<double>(stalled).count());
+    }
+  }
 }
 
 void Writer::CompleteLoop() {

@@ -92,6 +92,22 @@ struct WriterOptions {
   int checkpoint_pages = 0;
 };
 
+// Counts of events that took <= kBounds[i] seconds, their number and their sum.
+struct SecondsHistogram {
+  static constexpr int kCount = 10;
+  static constexpr double kBounds[kCount] = {0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0};
+  uint64_t le[kCount] = {};
+  uint64_t count = 0;
+  uint64_t micros_sum = 0;
+  void Add(double seconds) {
+    for (int i = 0; i < kCount; ++i) {
+      if (seconds <= kBounds[i]) ++le[i];
+    }
+    ++count;
+    micros_sum += static_cast<uint64_t>(seconds * 1e6);
+  }
+};
+
 struct WriterStats {
   uint64_t batches = 0;
   uint64_t jobs = 0;
@@ -100,16 +116,13 @@ struct WriterStats {
   static constexpr int kBuckets = 8;
   static constexpr int kBatchBuckets[kBuckets] = {1, 2, 4, 8, 16, 64, 256, 1024};
   uint64_t batch_le[kBuckets] = {};
-  // Transaction time (BEGIN to the end of COMMIT, its fsync included): counts of batches
-  // that took <= kSecondsBuckets[i], and the sum in microseconds.
-  static constexpr int kSecondsBucketCount = 10;
-  static constexpr double kSecondsBuckets[kSecondsBucketCount] = {0.0005, 0.001, 0.002, 0.005, 0.01,
-                                                                   0.025,  0.05,  0.1,   0.25,  1.0};
-  uint64_t seconds_le[kSecondsBucketCount] = {};
-  uint64_t micros_sum = 0;
+  // Transaction time, BEGIN to the end of COMMIT (its fsync included).
+  SecondsHistogram commit_seconds;
   // WAL checkpoints (internal/checkpointer.h; all zero with SQLite's own checkpoints).
-  uint64_t checkpoints_background = 0, checkpoints_catch_up = 0, checkpoints_forced = 0,
-           checkpoints_failed = 0;
+  uint64_t checkpoints_background = 0, checkpoints_catch_up = 0, wal_restarts = 0, checkpoints_failed = 0;
+  uint64_t checkpoint_background_frames = 0;  // frames the background passes found copied
+  // The writer's time in catch-ups (no commit runs meanwhile).
+  SecondsHistogram catch_up_seconds;
   int64_t wal_frames = 0;
 };
 

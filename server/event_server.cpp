@@ -254,10 +254,17 @@ class WorkerPool {
           Work();
         });
         return;
-      } catch (...) {
+      } catch (const std::exception& e) {
         if (threads_.empty()) {
           tasks_.pop_back();
           throw;
+        }
+        // Said at most once a minute: under a thread limit it would repeat for every request.
+        const auto now = std::chrono::steady_clock::now();
+        if (now - last_warning_ >= std::chrono::minutes(1)) {
+          last_warning_ = now;
+          Log(LogLevel::kWarning, "cannot start another worker thread; the request waits for a busy one",
+              {{"error", e.what()}, {"threads", std::to_string(threads_.size())}});
         }
       }
     }
@@ -297,6 +304,7 @@ class WorkerPool {
   std::deque<std::function<void()>> tasks_;
   std::vector<std::thread> threads_;
   int idle_ = 0;
+  std::chrono::steady_clock::time_point last_warning_{};
   bool stopping_ = false;
 };
 

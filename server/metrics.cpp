@@ -32,6 +32,19 @@ std::string Num(double v) {
   std::snprintf(buf, sizeof buf, "%.6g", v);
   return buf;
 }
+
+void RenderSeconds(std::string& out, const std::string& name, const std::string& help,
+                   const region::SecondsHistogram& h) {
+  out += "# HELP " + name + " " + help + "\n";
+  out += "# TYPE " + name + " histogram\n";
+  for (int i = 0; i < region::SecondsHistogram::kCount; ++i) {
+    out += name + "_bucket{le=\"" + Num(region::SecondsHistogram::kBounds[i]) + "\"} " + std::to_string(h.le[i]) +
+           "\n";
+  }
+  out += name + "_bucket{le=\"+Inf\"} " + std::to_string(h.count) + "\n";
+  out += name + "_sum " + Num(static_cast<double>(h.micros_sum) / 1e6) + "\n";
+  out += name + "_count " + std::to_string(h.count) + "\n";
+}
 }  // namespace
 
 std::string Metrics::Render(const region::NodeStats& node, const region::ClusterInfo& cluster) const {
@@ -74,22 +87,20 @@ std::string Metrics::Render(const region::NodeStats& node, const region::Cluster
   out += "meridian_commit_batch_size_bucket{le=\"+Inf\"} " + std::to_string(w.batches) + "\n";
   out += "meridian_commit_batch_size_sum " + std::to_string(w.jobs) + "\n";
   out += "meridian_commit_batch_size_count " + std::to_string(w.batches) + "\n";
-  out += "# HELP meridian_commit_duration_seconds Time of a group-commit transaction, BEGIN to the end of "
-         "COMMIT (the fsync included).\n";
-  out += "# TYPE meridian_commit_duration_seconds histogram\n";
-  for (int i = 0; i < region::WriterStats::kSecondsBucketCount; ++i) {
-    out += "meridian_commit_duration_seconds_bucket{le=\"" + Num(region::WriterStats::kSecondsBuckets[i]) + "\"} " +
-           std::to_string(w.seconds_le[i]) + "\n";
-  }
-  out += "meridian_commit_duration_seconds_bucket{le=\"+Inf\"} " + std::to_string(w.batches) + "\n";
-  out += "meridian_commit_duration_seconds_sum " + Num(static_cast<double>(w.micros_sum) / 1e6) + "\n";
-  out += "meridian_commit_duration_seconds_count " + std::to_string(w.batches) + "\n";
-  out += "# HELP meridian_wal_checkpoints_total WAL checkpoints: by the background connection, the writer's "
-         "short catch-up after one, and the writer's own when the WAL grew too large.\n";
+  RenderSeconds(out, "meridian_commit_duration_seconds",
+                "Time of a group-commit transaction, BEGIN to the end of COMMIT (the fsync included).",
+                w.commit_seconds);
+  out += "# HELP meridian_wal_checkpoints_total WAL checkpoints: passes by the background connection, and the "
+         "writer's catch-ups after them.\n";
   out += "# TYPE meridian_wal_checkpoints_total counter\n";
   out += "meridian_wal_checkpoints_total{kind=\"background\"} " + std::to_string(w.checkpoints_background) + "\n";
   out += "meridian_wal_checkpoints_total{kind=\"catch_up\"} " + std::to_string(w.checkpoints_catch_up) + "\n";
-  out += "meridian_wal_checkpoints_total{kind=\"forced\"} " + std::to_string(w.checkpoints_forced) + "\n";
+  out += "# HELP meridian_wal_restarts_total Catch-ups that started the WAL over from its beginning.\n";
+  out += "# TYPE meridian_wal_restarts_total counter\n";
+  out += "meridian_wal_restarts_total " + std::to_string(w.wal_restarts) + "\n";
+  RenderSeconds(out, "meridian_wal_catch_up_duration_seconds",
+                "Writer time in checkpoint catch-ups between two transactions (no commit runs meanwhile).",
+                w.catch_up_seconds);
   out += "# HELP meridian_wal_checkpoint_failures_total WAL checkpoints that returned an error (retried later).\n";
   out += "# TYPE meridian_wal_checkpoint_failures_total counter\n";
   out += "meridian_wal_checkpoint_failures_total " + std::to_string(w.checkpoints_failed) + "\n";

@@ -2,10 +2,25 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <system_error>
+
 #include "region/internal/sqlite.h"
 #include "region/threads.h"
 
 namespace region::internal {
+namespace {
+
+bool Busy(int rc) { return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED; }
+
+// The writer's busy handler during a catch-up: retries every 100 us until the deadline.
+int WaitUntil(void* deadline, int) {
+  if (std::chrono::steady_clock::now() >= *static_cast<std::chrono::steady_clock::time_point*>(deadline)) return 0;
+  std::this_thread::sleep_for(std::chrono::microseconds(100));
+  return 1;
+}
+
+}  // namespace
 
 crdt::Result<std::unique_ptr<Checkpointer>> Checkpointer::Start(Db& writer, const std::string& path, int pages,
                                                                  bool sync) {
@@ -13,11 +28,17 @@ crdt::Result<std::unique_ptr<Checkpointer>> Checkpointer::Start(Db& writer, cons
   if (!background.ok()) return background.status();
   MERIDIAN_RETURN_IF_ERROR((*background)->Exec(sync ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=OFF;"));
   std::unique_ptr<Checkpointer> c(new Checkpointer(writer, std::move(background).value(), pages));
+  try {
+    c->thread_ = std::thread([raw = c.get()] {
+      NameThread("checkpointer");
+      raw->Run();
+    });
+  } catch (const std::system_error& e) {
+    c->stopped_ = true;  // nothing to give back: the hook is not installed yet
+    return crdt::Status(crdt::Code::kUnavailable, "storage",
+                        std::string("cannot start the checkpoint thread: ") + e.what());
+  }
   sqlite3_wal_hook(writer.raw(), &Checkpointer::OnCommit, c.get());  // the automatic checkpoint is off
-  c->thread_ = std::thread([raw = c.get()] {
-    NameThread("checkpointer");
-    raw->Run();
-  });
   return c;
 }
 
@@ -62,48 +83,56 @@ void Checkpointer::Run() {
       if (stopping_) return;
     }
     phase_.store(kRunning);
-    int log = 0, copied = 0;
-    const int rc = sqlite3_wal_checkpoint_v2(background_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
-    if (rc == SQLITE_OK) {
+    bool ok = false;
+    for (int pass = 0; pass < kMaxPasses; ++pass) {
+      int log = 0, copied = 0;
+      const int rc =
+          sqlite3_wal_checkpoint_v2(background_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
+      if (rc != SQLITE_OK) {
+        // Busy: the WAL was being started over at that moment; the next commit past the
+        // threshold asks again.
+        if (!Busy(rc)) failed_.fetch_add(1, std::memory_order_relaxed);
+        break;
+      }
+      ok = true;
       background_passes_.fetch_add(1, std::memory_order_relaxed);
-      phase_.store(kDone);
-    } else {
-      // SQLITE_BUSY: the WAL was being started over at that moment; the next commit past
-      // the threshold asks again.
-      if (rc != SQLITE_BUSY) failed_.fetch_add(1, std::memory_order_relaxed);
-      phase_.store(kIdle);
+      background_frames_.fetch_add(static_cast<uint64_t>(std::max(copied, 0)), std::memory_order_relaxed);
+      // Another pass while the writer added much during this one: less for it to copy.
+      if (frames_.load(std::memory_order_relaxed) - copied <= kFewFrames) break;
+      std::lock_guard lock(mu_);
+      if (stopping_) break;
     }
+    phase_.store(ok ? kDone : kIdle);
   }
 }
 
-bool Checkpointer::WriterPass() {
+std::chrono::steady_clock::duration Checkpointer::BetweenTransactions() {
+  if (phase_.load() != kDone) return {};
+  const auto started = std::chrono::steady_clock::now();
+  // Copies what the background passes left (nothing to copy, nothing to fsync, when they
+  // got it all), then waits a moment for readers of the old frames so as to start the WAL
+  // over.
+  auto deadline = started + kRestartWait;
+  sqlite3_busy_handler(writer_.raw(), &WaitUntil, &deadline);
   int log = 0, copied = 0;
-  const int rc = sqlite3_wal_checkpoint_v2(writer_.raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
-  if (rc != SQLITE_OK && rc != SQLITE_BUSY) failed_.fetch_add(1, std::memory_order_relaxed);
-  return rc == SQLITE_OK;
-}
-
-void Checkpointer::BetweenTransactions() {
-  if (phase_.load() == kDone) {
-    if (WriterPass()) catch_up_.fetch_add(1, std::memory_order_relaxed);
-    phase_.store(kIdle);
-    return;
+  const int rc = sqlite3_wal_checkpoint_v2(writer_.raw(), nullptr, SQLITE_CHECKPOINT_RESTART, &log, &copied);
+  sqlite3_busy_timeout(writer_.raw(), Db::kBusyTimeoutMs);  // replaces the handler
+  catch_up_.fetch_add(1, std::memory_order_relaxed);
+  if (rc == SQLITE_OK) {
+    restarts_.fetch_add(1, std::memory_order_relaxed);
+  } else if (!Busy(rc)) {
+    failed_.fetch_add(1, std::memory_order_relaxed);
   }
-  // The background pass is not keeping up: the writer checkpoints itself, with the thread
-  // kept out of the way (one checkpoint at a time).
-  int idle = kIdle;
-  if (frames_.load(std::memory_order_relaxed) >= 4 * static_cast<int64_t>(pages_) &&
-      phase_.compare_exchange_strong(idle, kWriter)) {
-    if (WriterPass()) forced_.fetch_add(1, std::memory_order_relaxed);
-    phase_.store(kIdle);
-  }
+  phase_.store(kIdle);
+  return std::chrono::steady_clock::now() - started;
 }
 
 Checkpointer::Stats Checkpointer::stats() const {
   Stats s;
   s.background = background_passes_.load(std::memory_order_relaxed);
+  s.background_frames = background_frames_.load(std::memory_order_relaxed);
   s.catch_up = catch_up_.load(std::memory_order_relaxed);
-  s.forced = forced_.load(std::memory_order_relaxed);
+  s.restarts = restarts_.load(std::memory_order_relaxed);
   s.failed = failed_.load(std::memory_order_relaxed);
   s.wal_frames = frames_.load(std::memory_order_relaxed);
   return s;

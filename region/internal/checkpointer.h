@@ -5,21 +5,27 @@
 // database file and fsyncs it, and every write queued behind it waits (10-25 ms here, the
 // p99 of durable writes under load). The Checkpointer replaces it (sqlite3_wal_hook turns
 // the automatic checkpoint off):
-//   1. after a commit that leaves `pages` or more in the WAL, a background connection runs a
-//      PASSIVE checkpoint, which never blocks the writer;
-//   2. once that pass is done, the writer runs a short PASSIVE checkpoint of its own between
-//      two transactions, copying only the frames committed during the pass, so that the WAL
-//      is wholly in the database file and its next transaction starts the WAL over from the
-//      beginning (a PASSIVE pass alone rarely catches up with a busy writer, and a WAL that
-//      is never wholly copied grows without bound);
-//   3. if the WAL still reaches 4 x `pages` (the background pass keeps failing or is slow),
-//      the writer checkpoints by itself, as SQLite would.
-// Durability is unchanged: commits are durable in the WAL before they are acknowledged; a
-// checkpoint only moves committed pages, and fsyncs the database file before the WAL may be
-// reused.
+//   1. after a commit that leaves `pages` or more in the WAL, a background connection runs
+//      PASSIVE checkpoints, which never block the writer: one, then more (kMaxPasses in
+//      all) while the writer committed more than kFewFrames frames during the previous one,
+//      so that little is left for step 2;
+//   2. then the writer, between two transactions, copies what is left (the frames committed
+//      during the last pass) and starts the WAL over (SQLITE_CHECKPOINT_RESTART), waiting at
+//      most kRestartWait for readers still on the old frames; readers that do not finish by
+//      then only postpone the restart to the next round (the WAL keeps growing meanwhile, so
+//      a reader that holds its snapshot for long keeps the WAL long, as with SQLite's own
+//      checkpoints). No commit runs during this step: the writer's time in it is returned
+//      by BetweenTransactions for the writer's metrics.
+// A PASSIVE pass alone rarely catches up with a busy writer, and a WAL that is never wholly
+// copied is never started over: it would grow without bound.
+// Durability is unchanged: commits are durable in the WAL before they are acknowledged, and
+// a checkpoint only copies committed pages. With durability on, a checkpoint fsyncs the
+// database file before the WAL may be started over; with durability off (synchronous=OFF)
+// nothing is fsynced, here as in the commits.
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <memory>
@@ -37,25 +43,32 @@ class Db;
 
 class Checkpointer {
  public:
+  static constexpr std::chrono::microseconds kRestartWait{2000};
+  // Background passes in a row at most, while more than kFewFrames are left after one.
+  static constexpr int kMaxPasses = 4;
+  static constexpr int64_t kFewFrames = 32;
+
   struct Stats {
-    uint64_t background = 0;  // passes by the background connection
-    uint64_t catch_up = 0;    // short passes by the writer after one of those
-    uint64_t forced = 0;      // passes by the writer because the WAL grew too large
-    uint64_t failed = 0;      // passes that returned an error other than busy (retried later)
-    int64_t wal_frames = 0;   // frames in the WAL after the newest commit
+    uint64_t background = 0;         // passes by the background connection
+    uint64_t background_frames = 0;  // WAL frames those passes found in the database file
+    uint64_t catch_up = 0;           // the writer's passes after them
+    uint64_t restarts = 0;           // catch-ups that started the WAL over
+    uint64_t failed = 0;             // passes that returned an error other than busy
+    int64_t wal_frames = 0;          // frames in the WAL after the newest commit
   };
 
   // Takes over the checkpoints of `writer` (a connection to `path` in WAL mode) until Stop:
   // opens the background connection (synchronous FULL when `sync`, else OFF) and starts its
-  // thread.
+  // thread. An error (the connection or the thread) leaves the writer as it was.
   static crdt::Result<std::unique_ptr<Checkpointer>> Start(Db& writer, const std::string& path, int pages,
                                                            bool sync);
   ~Checkpointer();
   Checkpointer(const Checkpointer&) = delete;
   Checkpointer& operator=(const Checkpointer&) = delete;
 
-  // On the writer thread, between two transactions: steps 2 and 3 above.
-  void BetweenTransactions();
+  // On the writer thread, between two transactions: step 2 above when its turn has come.
+  // Returns the time it took (zero when there was nothing to do).
+  std::chrono::steady_clock::duration BetweenTransactions();
   // Gives the checkpoints back to SQLite (the writer's automatic checkpoint at `pages`) and
   // stops the thread. Call when the writer thread is done; idempotent.
   void Stop();
@@ -65,18 +78,17 @@ class Checkpointer {
   Checkpointer(Db& writer, std::unique_ptr<Db> background, int pages);
   static int OnCommit(void* self, sqlite3* db, const char* name, int frames);
   void Run();
-  bool WriterPass();
 
-  // kIdle -> kRequested (a commit past the threshold) -> kRunning (the thread's pass) ->
-  // kDone (the writer's catch-up next) -> kIdle; kIdle -> kWriter -> kIdle: a forced pass.
-  enum Phase : int { kIdle, kRequested, kRunning, kDone, kWriter };
+  // kIdle -> kRequested (a commit past the threshold) -> kRunning (the thread's passes) ->
+  // kDone (the writer's catch-up next) -> kIdle.
+  enum Phase : int { kIdle, kRequested, kRunning, kDone };
 
   Db& writer_;
   std::unique_ptr<Db> background_;
   const int pages_;
   std::atomic<int> phase_{kIdle};
   std::atomic<int64_t> frames_{0};
-  std::atomic<uint64_t> background_passes_{0}, catch_up_{0}, forced_{0}, failed_{0};
+  std::atomic<uint64_t> background_passes_{0}, background_frames_{0}, catch_up_{0}, restarts_{0}, failed_{0};
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

@@ -28,7 +28,7 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const char* vfs) {
     return s;
   }
   sqlite3_extended_result_codes(raw, 1);
-  sqlite3_busy_timeout(raw, 5000);
+  sqlite3_busy_timeout(raw, kBusyTimeoutMs);
   return std::unique_ptr<Db>(new Db(raw));
 }
 

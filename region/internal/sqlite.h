@@ -21,6 +21,8 @@ class Stmt;
 
 class Db {
  public:
+  // How long a statement waits for a lock another connection holds before SQLITE_BUSY.
+  static constexpr int kBusyTimeoutMs = 5000;
   // Opens (creating if absent) the database file at `path`, through the named VFS
   // (nullptr: SQLite's default).
   static crdt::Result<std::unique_ptr<Db>> Open(const std::string& path, const char* vfs = nullptr);

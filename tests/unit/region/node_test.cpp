@@ -304,10 +304,14 @@ BOOST_AUTO_TEST_CASE(background_checkpoints_keep_the_wal_bounded_while_writes_an
     BOOST_TEST(read_errors == 0);
     const auto w = node->Stats().writer;
     BOOST_TEST_MESSAGE("checkpoints: " << w.checkpoints_background << " background, " << w.checkpoints_catch_up
-                                       << " catch-up, " << w.checkpoints_forced << " forced; largest WAL "
+                                       << " catch-up, " << w.wal_restarts << " restarts, "
+                                       << w.checkpoint_background_frames << " frames copied; largest WAL "
                                        << largest_wal << " bytes");
     BOOST_TEST(w.checkpoints_background >= 2u);
+    BOOST_TEST(w.checkpoint_background_frames > 0u);
     BOOST_TEST(w.checkpoints_catch_up >= 1u);
+    BOOST_TEST(w.catch_up_seconds.count == w.checkpoints_catch_up);
+    BOOST_TEST(w.wal_restarts >= 1u);
     BOOST_TEST(w.checkpoints_failed == 0u);
     // The WAL starts over instead of growing with everything written (~32 MB here).
     BOOST_TEST(largest_wal < uintmax_t{8} << 20);
