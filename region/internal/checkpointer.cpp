@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <climits>
 #include <system_error>
 
 #include "region/internal/sqlite.h"
@@ -84,7 +85,8 @@ void Checkpointer::Run() {
     }
     phase_.store(kRunning);
     bool ok = false;
-    for (int pass = 0; pass < kMaxPasses; ++pass) {
+    int64_t left_before = INT64_MAX;
+    while (true) {
       int log = 0, copied = 0;
       const int rc =
           sqlite3_wal_checkpoint_v2(background_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
@@ -97,8 +99,12 @@ void Checkpointer::Run() {
       ok = true;
       background_passes_.fetch_add(1, std::memory_order_relaxed);
       background_frames_.fetch_add(static_cast<uint64_t>(std::max(copied, 0)), std::memory_order_relaxed);
-      // Another pass while the writer added much during this one: less for it to copy.
-      if (frames_.load(std::memory_order_relaxed) - copied <= kFewFrames) break;
+      // What the writer committed during this pass is left for the next one. Another pass
+      // while that is still shrinking well, so that the writer's catch-up is short.
+      const int64_t frames = frames_.load(std::memory_order_relaxed);
+      const int64_t left = frames - copied;
+      if (left <= kFewFrames || left * 4 > left_before * 3 || frames >= kMaxPages * pages_) break;
+      left_before = left;
       std::lock_guard lock(mu_);
       if (stopping_) break;
     }

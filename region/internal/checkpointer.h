@@ -6,9 +6,12 @@
 // p99 of durable writes under load). The Checkpointer replaces it (sqlite3_wal_hook turns
 // the automatic checkpoint off):
 //   1. after a commit that leaves `pages` or more in the WAL, a background connection runs
-//      PASSIVE checkpoints, which never block the writer: one, then more (kMaxPasses in
-//      all) while the writer committed more than kFewFrames frames during the previous one,
-//      so that little is left for step 2;
+//      PASSIVE checkpoints, which never block the writer: one, then more while what the
+//      writer committed during the previous one (left for the next) is more than
+//      kFewFrames and still shrinks by a quarter from pass to pass, so that little is left
+//      for step 2; under a write load heavier than the disk copies, the passes stop when
+//      the WAL reaches kMaxPages x `pages`, and step 2 bounds it at the price of a longer
+//      pause;
 //   2. then the writer, between two transactions, copies what is left (the frames committed
 //      during the last pass) and starts the WAL over (SQLITE_CHECKPOINT_RESTART), waiting at
 //      most kRestartWait for readers still on the old frames; readers that do not finish by
@@ -44,9 +47,10 @@ class Db;
 class Checkpointer {
  public:
   static constexpr std::chrono::microseconds kRestartWait{2000};
-  // Background passes in a row at most, while more than kFewFrames are left after one.
-  static constexpr int kMaxPasses = 4;
+  // Frames left after a background pass that are few enough for the writer's catch-up.
   static constexpr int64_t kFewFrames = 32;
+  // The WAL size (in multiples of `pages`) at which the writer catches up whatever is left.
+  static constexpr int64_t kMaxPages = 4;
 
   struct Stats {
     uint64_t background = 0;         // passes by the background connection
