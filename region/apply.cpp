@@ -36,7 +36,6 @@ Result<PullResponse> Node::Scan(const crdt::VersionVector& have, int limit, int 
     r.applied = committed.applied;
     {
       auto reader = readers_->Acquire();
-      reader.Checked();  // served up to committed.last_lsn, which is visible
       // Start where the first change the puller lacks sits in our log.
       int64_t start = INT64_MAX;
       for (const auto& [origin, seq] : committed.applied.entries()) {

@@ -160,13 +160,8 @@ Status Node::Init() {
   wopts.max_batch = options_.max_batch;
   wopts.durability = options_.durability;
   wopts.checkpoint_pages = options_.checkpoint_pages;
-  wopts.pipeline_fsync = options_.pipeline_fsync;
-  wopts.before_wal_sync = options_.before_wal_sync;
   writer_ = std::make_unique<Writer>(std::move(store), std::move(state), wopts, std::move(finalizer),
                                      [this](const TxnState& s) { OnCommit(s); });
-  // A read may find changes committed but not yet durable (pipelined fsync): unless it
-  // checks what it found itself, it waits for them before its caller sees the result.
-  readers_->SetBarrier([this] { writer_->WaitVisible(writer_->PendingLsn()); });
   if (options_.transport && !options_.peers.empty()) {
     ReplicatorHooks hooks;
     hooks.applied = [this] { return Applied(); };
@@ -285,13 +280,8 @@ Result<Document> Node::GetWith(const std::string& collection, const std::string&
   std::optional<internal::ReadPool::Lease> reader =
       wait ? std::optional<internal::ReadPool::Lease>(readers_->Acquire()) : readers_->TryAcquire();
   if (!reader) return Status::Unavailable(kReadersBusy, "every read connection is in use");
-  reader->Checked();  // against the row's position, below
   auto row = policy == Policy::kCrdt ? (*reader)->LoadCrdtDoc(collection, key) : (*reader)->LoadDoc(collection, key);
   if (!row.ok()) return row.status();
-  if (*row && (*row)->lsn > writer_->VisibleLsn()) {  // a delete too
-    if (!wait) return Status::Unavailable(kReadersBusy, "the document's newest write is not durable yet");
-    writer_->WaitVisible((*row)->lsn);
-  }
   if (!*row || !(*row)->value) {
     return Status::NotFound("not-found", "no document '" + key + "' in collection '" + collection + "'");
   }
@@ -316,13 +306,9 @@ Result<DocPage> Node::List(const std::string& collection, const std::string& pre
   if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
   const bool crdt = DefinitionOf(collection).policy == Policy::kCrdt;
   auto reader = readers_->Acquire();
-  reader.Checked();  // against the rows' positions, below
   auto rows = crdt ? reader->ListCrdtDocs(collection, prefix, after, limit + 1)
                    : reader->ListDocs(collection, prefix, after, limit + 1);
   if (!rows.ok()) return rows.status();
-  int64_t newest = 0;
-  for (const auto& row : *rows) newest = std::max(newest, row.second.lsn);
-  writer_->WaitVisible(newest);
   DocPage page;
   const crdt::VersionVector purged = crdt ? writer_->Committed().purged : crdt::VersionVector();
   for (auto& [key, r] : *rows) {
@@ -338,12 +324,9 @@ Result<DocPage> Node::List(const std::string& collection, const std::string& pre
 
 Result<ChangePage> Node::LogSince(int64_t since, int limit) {
   if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
-  const int64_t visible = writer_->VisibleLsn();
   auto reader = readers_->Acquire();
-  reader.Checked();  // what lies beyond the visible position is left for the next call
   auto changes = reader->ChangesSince(since, limit);
   if (!changes.ok()) return changes.status();
-  while (!changes->empty() && changes->back().lsn > visible) changes->pop_back();
   ChangePage page;
   page.next = changes->empty() ? since : changes->back().lsn;
   page.changes = std::move(changes).value();
@@ -392,7 +375,6 @@ NodeStats Node::Stats() const {
   s.purged = committed.purged;
   if (!closed_) {
     auto reader = readers_->Acquire();
-    reader.Checked();  // a count for the metrics
     auto n = reader->CountEmptyCrdtDocs();
     s.empty_crdt_docs = n.ok() ? *n : -1;
   }

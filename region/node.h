@@ -58,8 +58,6 @@ struct NodeOptions {
   int max_batch = 1024;                  // 1: one transaction per write (group commit off)
   int checkpoint_pages = 4000;           // WAL pages that start a background checkpoint
                                          // (region/internal/checkpointer.h); 0: SQLite's own
-  bool pipeline_fsync = true;            // fsync overlapped with the next batch (region/writer.h)
-  std::function<void()> before_wal_sync;  // tests: runs before each pipelined fsync
   int read_connections = 8;
   Clock* clock = nullptr;                // not owned; nullptr: the system clock
   uint64_t max_clock_offset_ms = 500;    // remote stamps further ahead are held back

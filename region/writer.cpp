@@ -7,15 +7,9 @@
 #include <chrono>
 #include <climits>
 
-#include <fcntl.h>
 #include <linux/futex.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstdio>
-#include <cstdlib>
-#include <cstring>
 
 namespace region {
 
@@ -52,9 +46,6 @@ Writer::Writer(std::unique_ptr<Store> store, TxnState initial, WriterOptions opt
       finalizer_(std::move(finalizer)),
       on_commit_(std::move(on_commit)),
       committed_(std::move(initial)) {
-  pending_lsn_.store(committed_.last_lsn);
-  visible_lsn_.store(committed_.last_lsn);
-  visible_ = committed_;
   if (options_.checkpoint_pages > 0) {
     // Without it (it could not open its connection) SQLite checkpoints inside the commits,
     // as before: slower at the tail, just as safe.
@@ -66,23 +57,13 @@ Writer::Writer(std::unique_ptr<Store> store, TxnState initial, WriterOptions opt
     NameThread("writer");
     Loop();
   });
-  pipeline_ = options_.pipeline_fsync && options_.durability == Durability::kFull && options_.max_batch > 1;
-  if (pipeline_) {
-    syncer_ = std::thread([this] {
-      NameThread("wal-sync");
-      SyncLoop();
-    });
-  }
   completer_ = std::thread([this] {
     NameThread("commit-done");
     CompleteLoop();
   });
 }
 
-Writer::~Writer() {
-  Stop();
-  if (wal_fd_ >= 0) ::close(wal_fd_);
-}
+Writer::~Writer() { Stop(); }
 
 Status Writer::Run(Job job, bool durable) {
   Pending pending;
@@ -135,21 +116,17 @@ void Writer::Stop() {
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
   if (checkpointer_) checkpointer_->Stop();
-  to_sync_.Stop();
-  if (syncer_.joinable()) syncer_.join();
-  done_.Stop();
+  {
+    std::lock_guard lock(done_mu_);
+    completer_stopping_ = true;
+  }
+  done_cv_.notify_one();
   if (completer_.joinable()) completer_.join();
 }
 
 TxnState Writer::Committed() const {
-  std::lock_guard lock(visible_mu_);
-  return visible_;
-}
-
-void Writer::WaitVisible(int64_t lsn) {
-  if (VisibleLsn() >= lsn) return;
-  std::unique_lock lock(visible_mu_);
-  visible_cv_.wait(lock, [&] { return VisibleLsn() >= std::min(lsn, PendingLsn()); });
+  std::lock_guard lock(mu_);
+  return committed_;
 }
 
 WriterStats Writer::Stats() const {
@@ -174,10 +151,6 @@ void Writer::Loop() {
   std::vector<Pending*> batch;
   const size_t max_batch = static_cast<size_t>(std::max(1, options_.max_batch));
   while (true) {
-    // Pipelined: one committed batch waits for the fsync under way, no more. The writer
-    // commits the next one when that fsync is done, with every write queued meanwhile (one
-    // commit per fsync: fewer, larger transactions).
-    if (pipeline_) to_sync_.WaitDrained();
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
@@ -204,10 +177,8 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
       std::none_of(batch.begin(), batch.end(), [](const Pending* p) { return p->durable; })) {
     sync = Durability::kNormal;
   }
-  // Pipelined: the commit writes the WAL without flushing it; the completion thread does.
-  const bool pipelined = pipeline_ && sync == Durability::kFull;
   const auto started = std::chrono::steady_clock::now();
-  Status fatal = store_->SetSynchronous(pipelined ? Durability::kOff : sync);
+  Status fatal = store_->SetSynchronous(sync);
   if (fatal.ok()) fatal = store_->Begin();
   if (fatal.ok()) {
     WriteTxn txn(*store_, working);
@@ -228,11 +199,7 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
       if (!p->status.ok()) working = before;
     }
     if (fatal.ok()) fatal = finalizer_(txn);
-    if (fatal.ok()) {
-      // Before the commit: a read may find these changes as soon as it is done.
-      pending_lsn_.store(working.last_lsn, std::memory_order_release);
-      fatal = store_->Commit();
-    }
+    if (fatal.ok()) fatal = store_->Commit();
     if (!fatal.ok()) store_->Rollback();
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
@@ -251,24 +218,18 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
     }
   }
   if (!fatal.ok()) {
-    {
-      // Nothing of this batch is readable: readers waiting for it wait no more.
-      std::lock_guard lock(visible_mu_);
-      pending_lsn_.store(committed_.last_lsn, std::memory_order_release);
-    }
-    visible_cv_.notify_all();
     const Status failed(crdt::Code::kInternal, "storage", "the write was rolled back: " + fatal.message());
     for (Pending* p : batch) p->status = failed;
   }
-  // The completion thread announces the commit and wakes the callers (after the sync
-  // thread's fsync, when pipelined); this thread moves on to the next batch at once.
-  std::optional<TxnState> newest;
-  if (fatal.ok()) newest = std::move(working);
-  (pipeline_ ? to_sync_ : done_).Put(batch, std::move(newest), fatal.ok() && pipelined);
+  // The completion thread announces the commit and wakes the callers; this thread moves on
+  // to the next batch at once.
+  {
+    std::lock_guard lock(done_mu_);
+    done_.insert(done_.end(), batch.begin(), batch.end());
+    if (fatal.ok()) done_state_ = std::move(working);
+  }
+  done_cv_.notify_one();
   if (checkpointer_) {
-    // The catch-up checkpoint runs on this connection: with the configured synchronous
-    // setting, so that it flushes the WAL and the database file before the WAL starts over.
-    if (checkpointer_->CatchUpDue()) (void)store_->SetSynchronous(options_.durability);
     const auto stalled = checkpointer_->BetweenTransactions();
     if (stalled.count() > 0) {
       std::lock_guard lock(mu_);
@@ -277,87 +238,19 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
   }
 }
 
-void Writer::Handoff::Put(std::vector<Pending*>& from, std::optional<TxnState> newest, bool sync) {
-  {
-    std::lock_guard lock(mu);
-    batches.insert(batches.end(), from.begin(), from.end());
-    if (newest) state = std::move(newest);
-    needs_sync = needs_sync || sync;
-  }
-  cv.notify_one();
-}
-
-bool Writer::Handoff::Take(std::vector<Pending*>& into, std::optional<TxnState>& newest, bool& sync) {
-  std::unique_lock lock(mu);
-  cv.wait(lock, [this] { return stopping || !batches.empty(); });
-  if (batches.empty()) return false;
-  into.swap(batches);
-  newest.swap(state);
-  sync = needs_sync;
-  needs_sync = false;
-  lock.unlock();
-  drained_cv.notify_all();
-  return true;
-}
-
-void Writer::Handoff::WaitDrained() {
-  std::unique_lock lock(mu);
-  drained_cv.wait(lock, [this] { return stopping || batches.empty(); });
-}
-
-void Writer::Handoff::Stop() {
-  {
-    std::lock_guard lock(mu);
-    stopping = true;
-  }
-  cv.notify_one();
-  drained_cv.notify_all();
-}
-
-void Writer::SyncLoop() {
-  std::vector<Pending*> committed;
-  std::optional<TxnState> state;
-  bool needs_sync = false;
-  while (to_sync_.Take(committed, state, needs_sync)) {
-    // One fsync for every batch committed so far (the WAL is appended in commit order).
-    if (needs_sync) SyncWal();
-    done_.Put(committed, std::move(state), false);
-    committed.clear();
-    state.reset();
-  }
-}
-
 void Writer::CompleteLoop() {
   std::vector<Pending*> finished;
-  std::optional<TxnState> state;
-  bool unused = false;
-  while (done_.Take(finished, state, unused)) {
-    if (state) {
-      {
-        std::lock_guard lock(visible_mu_);
-        visible_ = *state;
-        visible_lsn_.store(state->last_lsn, std::memory_order_release);
-      }
-      visible_cv_.notify_all();
+  while (true) {
+    std::optional<TxnState> state;
+    {
+      std::unique_lock lock(done_mu_);
+      done_cv_.wait(lock, [this] { return completer_stopping_ || !done_.empty(); });
+      if (done_.empty()) return;
+      finished.swap(done_);
+      state.swap(done_state_);
     }
     Complete(finished, state ? &*state : nullptr);
     finished.clear();
-    state.reset();
-  }
-}
-
-void Writer::SyncWal() {
-  if (options_.before_wal_sync) options_.before_wal_sync();
-  if (wal_fd_ < 0) {
-    // SQLite keeps the WAL file while the writer's connection is open: opened once.
-    wal_fd_ = ::open((store_->path() + "-wal").c_str(), O_RDONLY | O_CLOEXEC);
-  }
-  if (wal_fd_ < 0 || ::fdatasync(wal_fd_) != 0) {
-    // Acknowledged writes would not be durable, and after a failed fsync the kernel may
-    // have dropped the pages: stop, and let recovery read what the disk holds.
-    std::fprintf(stderr, "meridian: fatal: cannot fsync the WAL of %s: %s\n", store_->path().c_str(),
-                 std::strerror(errno));
-    std::abort();
   }
 }
 

@@ -17,20 +17,7 @@
 // Jobs advance the in-memory mirror (TxnState) only through WriteTxn; it is published when
 // the batch commits and discarded when it rolls back.
 //
-// Pipelined fsync (WriterOptions::pipeline_fsync, with full durability and group commit):
-// a batch commits without an fsync (synchronous=OFF: its WAL frames are written, not
-// flushed) and the completion thread fdatasyncs the WAL, for every batch committed so far
-// at once, before it acknowledges them; meanwhile the writer runs the next batch. Each
-// acknowledged write is still durable. What changes is that other connections can read a
-// batch between its commit and that fsync: reads must not show it yet, so the writer
-// tracks two positions in the log, the committed one (PendingLsn: at least every change
-// a read may find) and the visible one (every change up to it is durable), and readers
-// wait with WaitVisible, or leave out what lies beyond VisibleLsn. Committed() is the
-// state as of the visible position. A failed fsync stops the process: what the disk
-// holds is then unknown, and only recovery from the WAL tells (as PostgreSQL does).
-//
-// Thread-safety: Run(), Committed(), the Lsn functions and WaitVisible may be called from
-// any thread.
+// Thread-safety: Run() and Committed() may be called from any thread.
 #pragma once
 
 #include <atomic>
@@ -103,11 +90,6 @@ struct WriterOptions {
   // Checkpoint the WAL on a thread of its own once it holds this many pages (see
   // internal/checkpointer.h); 0: SQLite's automatic checkpoint inside the commit.
   int checkpoint_pages = 0;
-  // With durability kFull and max_batch > 1: fsync on the completion thread, overlapped
-  // with the next batch (see the top of this file).
-  bool pipeline_fsync = false;
-  // Tests: runs on the completion thread just before each pipelined fsync.
-  std::function<void()> before_wal_sync;
 };
 
 // Counts of events that took <= kBounds[i] seconds, their number and their sum.
@@ -168,15 +150,8 @@ class Writer {
   // Finishes every queued job, then stops the thread. Idempotent.
   void Stop();
 
-  // The newest state whose changes are all durable (with pipelined fsync) and announced.
+  // The newest committed state.
   TxnState Committed() const;
-  // Every change up to this log position is durable and may be read.
-  int64_t VisibleLsn() const { return visible_lsn_.load(std::memory_order_acquire); }
-  // No read can find a change beyond this position (set before each commit).
-  int64_t PendingLsn() const { return pending_lsn_.load(std::memory_order_acquire); }
-  // Blocks until VisibleLsn() >= lsn, or until no commit can bring it there (a batch that
-  // would have rolled back, or the writer stopped).
-  void WaitVisible(int64_t lsn);
   WriterStats Stats() const;
 
  private:
@@ -184,7 +159,6 @@ class Writer {
   void Loop();
   void RunBatch(std::vector<Pending*>& batch);
   void CompleteLoop();
-  void SyncWal();
   void Complete(std::vector<Pending*>& batch, const TxnState* state);
 
   std::unique_ptr<Store> store_;
@@ -202,36 +176,14 @@ class Writer {
   WriterStats stats_;
   std::thread thread_;
 
-  // Batches handed from one thread to the next: committed ones to the sync thread (with
-  // pipelined fsync), durable ones to the completion thread, which wakes their callers.
-  struct Handoff {
-    std::mutex mu;
-    std::condition_variable cv;
-    std::condition_variable drained_cv;
-    std::vector<Pending*> batches;
-    std::optional<TxnState> state;  // newest committed state among `batches`
-    bool needs_sync = false;        // a batch among them committed without its fsync
-    bool stopping = false;
-    void Put(std::vector<Pending*>& from, std::optional<TxnState> newest, bool sync);
-    // Blocks for batches; false once stopping and empty.
-    bool Take(std::vector<Pending*>& into, std::optional<TxnState>& newest, bool& sync);
-    // Blocks until the next thread has taken every batch (or stopping).
-    void WaitDrained();
-    void Stop();
-  };
-  void SyncLoop();
-  bool pipeline_ = false;  // pipelined fsync in effect (the option, full durability, group commit)
-  Handoff to_sync_;
-  Handoff done_;
-  std::thread syncer_;
+  // Finished batches whose callers are still to be woken, and the thread that wakes them.
+  std::mutex done_mu_;
+  std::condition_variable done_cv_;
+  std::vector<Pending*> done_;
+  std::optional<TxnState> done_state_;  // newest committed state among done_
+  bool completer_stopping_ = false;
   std::thread completer_;
   std::atomic<uint32_t> wake_[2] = {0, 0};  // bumped, then woken, when a batch's callers are done
-  int wal_fd_ = -1;                      // the WAL file, for pipelined fsyncs (sync thread)
-  std::atomic<int64_t> pending_lsn_{0};
-  std::atomic<int64_t> visible_lsn_{0};
-  mutable std::mutex visible_mu_;
-  std::condition_variable visible_cv_;
-  TxnState visible_;                     // Committed(); under visible_mu_
 };
 
 // A job's failure after it has written: turned into a storage error (if it is not one

@@ -88,9 +88,6 @@ void MeridianApp::defineOptions(Poco::Util::OptionSet& options) {
   add("cluster-secret-file", "FILE", "file holding the secret peers share to sign replication requests");
   add("durability", "MODE", "full (default: fsync every commit), normal, or off");
   add("max-batch", "N", "most writes per group commit; 1 turns group commit off (default 1024)");
-  add("fsync", "MODE",
-      "pipelined (default: a batch's fsync overlaps the next batch; writes are acknowledged, and become readable, "
-      "once durable) or inline (inside the commit)");
   add("checkpoint-pages", "N",
       "WAL pages that start a checkpoint on a thread of its own (default 4000); 0: inside the commit, as SQLite does");
   add("max-body-bytes", "N", "largest request body accepted (default 16777216)");
@@ -180,7 +177,6 @@ int MeridianApp::main(const std::vector<std::string>& args) {
   nopts.durability = cfg.durability;
   nopts.max_batch = cfg.max_batch;
   nopts.checkpoint_pages = cfg.checkpoint_pages;
-  nopts.pipeline_fsync = cfg.pipeline_fsync;
   nopts.clock = clock.get();
   nopts.max_clock_offset_ms = cfg.max_clock_offset_ms;
   if (!cfg.peers.empty()) {

@@ -126,7 +126,7 @@ Result<ServerConfig> ResolveConfig(const RawSettings& flags) {
                                  "cluster-secret-file", "durability", "max-batch",    "max-body-bytes",
                                  "http-threads",   "log-level",      "max-clock-offset-ms",
                                  "debug-clock-offset-ms", "plugin", "merge-budget-ms", "web-root",
-                                 "purge-every-ms", "http-loops", "checkpoint-pages", "fsync"};
+                                 "purge-every-ms", "http-loops", "checkpoint-pages"};
   for (const auto& [k, _] : all) {
     if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown)) {
       return Bad(k, "unknown setting");
@@ -160,11 +160,6 @@ Result<ServerConfig> ResolveConfig(const RawSettings& flags) {
     auto n = ParseInt("max-batch", *v, 1, 100000);
     if (!n.ok()) return n.status();
     cfg.max_batch = static_cast<int>(*n);
-  }
-  if (auto v = last("fsync")) {
-    if (*v == "pipelined") cfg.pipeline_fsync = true;
-    else if (*v == "inline") cfg.pipeline_fsync = false;
-    else return Bad("fsync", "must be pipelined or inline");
   }
   if (auto v = last("checkpoint-pages")) {
     auto n = ParseInt("checkpoint-pages", *v, 0, 1000000);

@@ -5,7 +5,7 @@
 // Config file (JSON), every key optional:
 //   {"region": "us-east", "listen": "127.0.0.1:7001", "data_dir": "data/us-east",
 //    "peers": {"eu-west": "http://127.0.0.1:7002"}, "cluster_secret_file": "secret",
-//    "durability": "full", "max_batch": 1024, "checkpoint_pages": 4000, "fsync": "pipelined", "max_body_bytes": 16777216,
+//    "durability": "full", "max_batch": 1024, "checkpoint_pages": 4000, "max_body_bytes": 16777216,
 //    "http_threads": 128, "http_loops": 2, "log_level": "info", "max_clock_offset_ms": 500,
 //    "plugins": ["/usr/lib/meridian/cart.so"], "merge_budget_ms": 100}
 #pragma once
@@ -38,7 +38,6 @@ struct ServerConfig {
   region::Durability durability = region::Durability::kFull;
   int max_batch = 1024;
   int checkpoint_pages = 4000;        // WAL pages that start a background checkpoint; 0: in the commit
-  bool pipeline_fsync = true;         // fsync on the completion thread, overlapped with the next batch
   size_t max_body_bytes = 16 * 1024 * 1024;
   int http_threads = 128;             // worker threads for blocking requests (and WebSockets)
   int http_loops = 2;                 // event-loop threads that own the connections

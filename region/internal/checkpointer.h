@@ -73,8 +73,6 @@ class Checkpointer {
   // On the writer thread, between two transactions: step 2 above when its turn has come.
   // Returns the time it took (zero when there was nothing to do).
   std::chrono::steady_clock::duration BetweenTransactions();
-  // True when the next BetweenTransactions will checkpoint.
-  bool CatchUpDue() const { return phase_.load() == kDone; }
   // Gives the checkpoints back to SQLite (the writer's automatic checkpoint at `pages`) and
   // stops the thread. Call when the writer thread is done; idempotent.
   void Stop();

@@ -1,14 +1,8 @@
 // ReadPool: a fixed set of read connections; a reader borrows one for the duration of a
 // call and blocks while all are lent out. Thread-safe.
-//
-// The barrier (SetBarrier) runs when a lease ends, after the connection is back in the
-// pool, unless the reader called Checked(): the Node makes it wait until every change a
-// read may have found is durable (region/writer.h, pipelined fsync). Readers that check
-// what they read themselves, more precisely, call Checked().
 #pragma once
 
 #include <condition_variable>
-#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -27,23 +21,15 @@ class ReadPool {
     Lease(Lease&& other) noexcept : pool_(other.pool_), store_(std::move(other.store_)) {}
     Lease& operator=(Lease&&) = delete;
     ~Lease() {
-      if (!store_) return;
-      pool_.Return(std::move(store_));
-      if (!checked_ && pool_.barrier_) pool_.barrier_();
+      if (store_) pool_.Return(std::move(store_));
     }
-    // What this read returns is checked against the writer's visible position already.
-    void Checked() { checked_ = true; }
     Store* operator->() { return store_.get(); }
     Store& operator*() { return *store_; }
 
    private:
     ReadPool& pool_;
     std::unique_ptr<Store> store_;
-    bool checked_ = false;
   };
-
-  // Set once, before the pool is used.
-  void SetBarrier(std::function<void()> barrier) { barrier_ = std::move(barrier); }
 
   crdt::Status Open(const std::string& path, int count, Durability durability) {
     for (int i = 0; i < count; ++i) {
@@ -84,7 +70,6 @@ class ReadPool {
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Store>> free_;
-  std::function<void()> barrier_;
 };
 
 }  // namespace region::internal

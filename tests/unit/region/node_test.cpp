@@ -1,8 +1,6 @@
 #include "region/node.h"
 
 #include <atomic>
-#include <condition_variable>
-#include <mutex>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -325,74 +323,6 @@ BOOST_AUTO_TEST_CASE(background_checkpoints_keep_the_wal_bounded_while_writes_an
     BOOST_TEST_REQUIRE(doc.ok());
     BOOST_TEST(doc->value.find(pad) != std::string::npos);
   }
-}
-
-BOOST_AUTO_TEST_CASE(pipelined_fsync_acknowledges_and_shows_a_write_only_once_its_fsync_is_done) {
-  // The sync thread's fsync is held at a gate: the write is committed (in the WAL, where
-  // any connection could read it) but not durable. Nothing may acknowledge it or show it
-  // until the gate opens.
-  TempDir dir;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool gate = false, held = false, open = false;
-  NodeOptions o;
-  o.region = R("us-east");
-  o.data_dir = dir.path();
-  o.read_connections = 2;
-  o.pipeline_fsync = true;
-  o.before_wal_sync = [&] {
-    std::unique_lock lock(mu);
-    if (!gate) return;
-    held = true;
-    cv.notify_all();
-    cv.wait(lock, [&] { return open; });
-  };
-  auto opened = Node::Open(o);
-  BOOST_REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
-  auto node = std::move(opened).value();
-  BOOST_REQUIRE(node->Put(Req("before", R"({"v":0})")).ok());
-  const int64_t lsn_before = node->LogSince(0, 100)->next;
-  {
-    std::lock_guard lock(mu);
-    gate = true;
-  }
-  std::atomic<bool> acked{false}, read{false};
-  std::thread put([&] {
-    BOOST_CHECK(node->Put(Req("k", R"({"v":1})")).ok());
-    acked = true;
-  });
-  {
-    std::unique_lock lock(mu);
-    BOOST_REQUIRE(cv.wait_for(lock, std::chrono::seconds(10), [&] { return held; }));
-  }
-  // Committed, not durable: the event-loop read declines, the feed leaves it out, and a
-  // blocking read waits.
-  auto tried = node->TryGet("things", "k");
-  BOOST_TEST(!tried.has_value());
-  auto log = node->LogSince(lsn_before, 100);
-  BOOST_REQUIRE(log.ok());
-  BOOST_TEST(log->changes.empty());
-  std::string got;
-  std::thread get([&] {
-    auto doc = node->Get("things", "k");
-    if (doc.ok()) got = doc->value;
-    read = true;
-  });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // room to misbehave
-  BOOST_TEST(!acked.load());
-  BOOST_TEST(!read.load());
-  {
-    std::lock_guard lock(mu);
-    open = true;
-  }
-  cv.notify_all();
-  put.join();
-  get.join();
-  BOOST_TEST(acked.load());
-  BOOST_TEST(got == R"({"v":1})");
-  log = node->LogSince(lsn_before, 100);
-  BOOST_REQUIRE(log->changes.size() == 1u);
-  BOOST_TEST(log->changes[0].key == "k");
 }
 
 BOOST_AUTO_TEST_CASE(large_documents_and_large_batches_survive_a_reopen) {

@@ -44,7 +44,6 @@ BOOST_AUTO_TEST_CASE(bad_settings_name_the_flag) {
       {{{"region", {"a"}}, {"durability", {"sometimes"}}}, "--durability"},
       {{{"region", {"a"}}, {"max-batch", {"0"}}}, "--max-batch"},
       {{{"region", {"a"}}, {"checkpoint-pages", {"-1"}}}, "--checkpoint-pages"},
-      {{{"region", {"a"}}, {"fsync", {"sometimes"}}}, "--fsync"},
       {{{"region", {"a"}}, {"max-body-bytes", {"12x"}}}, "--max-body-bytes"},
       {{{"region", {"a"}}, {"config", {"/nonexistent/file.json"}}}, "--config"},
       {{{"region", {"a"}}, {"peer", {"b=http://x:1"}}}, "--cluster-secret-file"},
@@ -69,7 +68,7 @@ BOOST_AUTO_TEST_CASE(config_file_is_read_and_flags_override_it) {
     std::ofstream f(path);
     f << R"({"region":"eu-west","listen":"0.0.0.0:7100","peers":{"us-east":"http://127.0.0.1:7001/"},)"
       << R"("cluster_secret_file":"/tmp/secret",)"
-      << R"("max_batch":64,"checkpoint_pages":0,"fsync":"inline"})";
+      << R"("max_batch":64,"checkpoint_pages":0})";
   }
   auto cfg = ResolveConfig({{"config", {path}}, {"listen", {"127.0.0.1:7200"}}});
   BOOST_REQUIRE_MESSAGE(cfg.ok(), cfg.status().ToString());
@@ -77,7 +76,6 @@ BOOST_AUTO_TEST_CASE(config_file_is_read_and_flags_override_it) {
   BOOST_TEST(cfg->listen_port == 7200);
   BOOST_TEST(cfg->max_batch == 64);
   BOOST_TEST(cfg->checkpoint_pages == 0);
-  BOOST_TEST(!cfg->pipeline_fsync);
   BOOST_REQUIRE(cfg->peers.size() == 1u);
   BOOST_TEST(cfg->peers[0].url == "http://127.0.0.1:7001");
   {
