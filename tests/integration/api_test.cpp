@@ -76,7 +76,7 @@ BOOST_AUTO_TEST_CASE(list_pages_with_an_opaque_cursor) {
   Server s;
   auto& h = s.http();
   for (int i = 0; i < 25; ++i) {
-    char key[16];
+    char key[24];
     std::snprintf(key, sizeof key, "item-%02d", i);
     BOOST_TEST_REQUIRE(h.Put(std::string("/v1/collections/list/docs/") + key, "{\"i\":" + std::to_string(i) + "}").status == 201);
   }
