@@ -103,7 +103,7 @@ void Checkpointer::Run() {
       // while that is still shrinking well, so that the writer's catch-up is short.
       const int64_t frames = frames_.load(std::memory_order_relaxed);
       const int64_t left = frames - copied;
-      if (left <= kFewFrames || left * 4 > left_before * 3 || frames >= kMaxPages * pages_) break;
+      if (left <= kFewFrames || left > left_before - left_before / 4 || frames >= kMaxPages * pages_) break;
       left_before = left;
       std::lock_guard lock(mu_);
       if (stopping_) break;
