@@ -12,7 +12,9 @@
 namespace region::internal {
 namespace {
 
-bool Busy(int rc) { return (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED; }
+// Another connection in the way (retried later). SQLITE_LOCKED is not: on these connections
+// it would mean a transaction or statement of their own left open, a bug to count.
+bool Busy(int rc) { return (rc & 0xff) == SQLITE_BUSY; }
 
 // The writer's busy handler during a catch-up: retries every 100 us until the deadline.
 int WaitUntil(void* deadline, int) {
@@ -27,8 +29,20 @@ crdt::Result<std::unique_ptr<Checkpointer>> Checkpointer::Start(Db& writer, cons
                                                                  bool sync) {
   auto background = Db::Open(path);
   if (!background.ok()) return background.status();
+  // A connection that has not read the schema yet does not know the database is in WAL
+  // mode: its checkpoints would do nothing (and say SQLITE_OK).
   MERIDIAN_RETURN_IF_ERROR((*background)->Exec(sync ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=OFF;"));
-  std::unique_ptr<Checkpointer> c(new Checkpointer(writer, std::move(background).value(), pages));
+  MERIDIAN_RETURN_IF_ERROR((*background)->Exec("SELECT 1 FROM sqlite_schema LIMIT 1;"));
+  // The writer's automatic checkpoint, to give back at Stop.
+  int restore = 1000;
+  {
+    auto q = writer.Prepare("PRAGMA wal_autocheckpoint;");
+    if (!q.ok()) return q.status();
+    auto row = q->Step();
+    if (!row.ok()) return row.status();
+    if (*row) restore = static_cast<int>(q->Int(0));
+  }
+  std::unique_ptr<Checkpointer> c(new Checkpointer(writer, std::move(background).value(), pages, restore));
   try {
     c->thread_ = std::thread([raw = c.get()] {
       NameThread("checkpointer");
@@ -43,8 +57,8 @@ crdt::Result<std::unique_ptr<Checkpointer>> Checkpointer::Start(Db& writer, cons
   return c;
 }
 
-Checkpointer::Checkpointer(Db& writer, std::unique_ptr<Db> background, int pages)
-    : writer_(writer), background_(std::move(background)), pages_(pages) {}
+Checkpointer::Checkpointer(Db& writer, std::unique_ptr<Db> background, int pages, int restore_pages)
+    : writer_(writer), background_(std::move(background)), pages_(pages), restore_pages_(restore_pages) {}
 
 Checkpointer::~Checkpointer() { Stop(); }
 
@@ -57,7 +71,7 @@ void Checkpointer::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
-  sqlite3_wal_autocheckpoint(writer_.raw(), pages_);  // replaces the hook
+  sqlite3_wal_autocheckpoint(writer_.raw(), restore_pages_);  // replaces the hook
   background_.reset();
 }
 
@@ -90,10 +104,10 @@ void Checkpointer::Run() {
       int log = 0, copied = 0;
       const int rc =
           sqlite3_wal_checkpoint_v2(background_->raw(), nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &copied);
-      if (rc != SQLITE_OK) {
+      if (rc != SQLITE_OK || log < 0) {
         // Busy: the WAL was being started over at that moment; the next commit past the
-        // threshold asks again.
-        if (!Busy(rc)) failed_.fetch_add(1, std::memory_order_relaxed);
+        // threshold asks again. (A log of -1: the connection was not in WAL mode.)
+        if (rc == SQLITE_OK || !Busy(rc)) failed_.fetch_add(1, std::memory_order_relaxed);
         break;
       }
       ok = true;
@@ -117,8 +131,9 @@ std::chrono::steady_clock::duration Checkpointer::BetweenTransactions() {
   const auto started = std::chrono::steady_clock::now();
   // Copies what the background passes left (nothing to copy, nothing to fsync, when they
   // got it all), then waits a moment for readers of the old frames so as to start the WAL
-  // over.
-  auto deadline = started + kRestartWait;
+  // over; after a miss, it only tries without waiting until the next patient try is due.
+  const bool patient = started >= next_patient_try_;
+  auto deadline = patient ? started + kRestartWait : started;
   sqlite3_busy_handler(writer_.raw(), &WaitUntil, &deadline);
   int log = 0, copied = 0;
   const int rc = sqlite3_wal_checkpoint_v2(writer_.raw(), nullptr, SQLITE_CHECKPOINT_RESTART, &log, &copied);
@@ -126,8 +141,27 @@ std::chrono::steady_clock::duration Checkpointer::BetweenTransactions() {
   catch_up_.fetch_add(1, std::memory_order_relaxed);
   if (rc == SQLITE_OK) {
     restarts_.fetch_add(1, std::memory_order_relaxed);
-  } else if (!Busy(rc)) {
-    failed_.fetch_add(1, std::memory_order_relaxed);
+    misses_in_row_ = 0;
+    stuck_at_ = -1;
+    next_patient_try_ = {};
+  } else {
+    if (!Busy(rc)) failed_.fetch_add(1, std::memory_order_relaxed);
+    if (patient && copied == stuck_at_) {
+      // A reader holds the same old snapshot as at the previous wait (the copy stops at the
+      // same frame): a long read. The next wait only after a pause that doubles with every
+      // such miss (1 ms up to kMaxRetryPause), so that it costs the writer one 2 ms wait per
+      // 50 ms at most, not one per batch; tries without a wait go on meanwhile and catch
+      // the moment it is done.
+      const auto pause = std::min<std::chrono::steady_clock::duration>(
+          kFirstRetryPause * (int64_t{1} << std::min(misses_in_row_, 20)), kMaxRetryPause);
+      ++misses_in_row_;
+      next_patient_try_ = std::chrono::steady_clock::now() + pause;
+    } else if (patient) {
+      // Readers that moved on since (short reads, one of them descheduled for a moment):
+      // the next catch-up waits again.
+      stuck_at_ = copied;
+      misses_in_row_ = 0;
+    }
   }
   phase_.store(kIdle);
   return std::chrono::steady_clock::now() - started;

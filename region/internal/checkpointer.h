@@ -14,11 +14,15 @@
 //      pause;
 //   2. then the writer, between two transactions, copies what is left (the frames committed
 //      during the last pass) and starts the WAL over (SQLITE_CHECKPOINT_RESTART), waiting at
-//      most kRestartWait for readers still on the old frames; readers that do not finish by
-//      then only postpone the restart to the next round (the WAL keeps growing meanwhile, so
-//      a reader that holds its snapshot for long keeps the WAL long, as with SQLite's own
-//      checkpoints). No commit runs during this step: the writer's time in it is returned
-//      by BetweenTransactions for the writer's metrics.
+//      most kRestartWait for readers still on the old frames (RESTART makes the writer's
+//      next transaction start the WAL from its beginning). When the same reader holds on
+//      past two waits (the copy stops at the same frame), the catch-ups that follow try
+//      without waiting, and the next one that waits comes 1 ms later, doubled with every
+//      further miss up to 50 ms: a long read costs the writer one 2 ms wait per 50 ms at
+//      most, not one per batch (the WAL keeps growing meanwhile: a reader that holds its
+//      snapshot for long keeps the WAL long, as with SQLite's own checkpoints). No commit
+//      runs during this step: the writer's time in it is returned by BetweenTransactions
+//      for the writer's metrics.
 // A PASSIVE pass alone rarely catches up with a busy writer, and a WAL that is never wholly
 // copied is never started over: it would grow without bound.
 // Durability is unchanged: commits are durable in the WAL before they are acknowledged, and
@@ -47,6 +51,10 @@ class Db;
 class Checkpointer {
  public:
   static constexpr std::chrono::microseconds kRestartWait{2000};
+  // After a catch-up whose wait did not see the readers go, the next wait comes this much
+  // later, doubled with every further miss, at most kMaxRetryPause.
+  static constexpr std::chrono::milliseconds kFirstRetryPause{1};
+  static constexpr std::chrono::milliseconds kMaxRetryPause{50};
   // Frames left after a background pass that are few enough for the writer's catch-up.
   static constexpr int64_t kFewFrames = 32;
   // The WAL size (in multiples of `pages`) at which the writer catches up whatever is left.
@@ -54,7 +62,8 @@ class Checkpointer {
 
   struct Stats {
     uint64_t background = 0;         // passes by the background connection
-    uint64_t background_frames = 0;  // WAL frames those passes found in the database file
+    uint64_t background_frames = 0;  // sum over those passes of the WAL frames found in the database
+                                     // file after each (a pass counts earlier passes' frames too)
     uint64_t catch_up = 0;           // the writer's passes after them
     uint64_t restarts = 0;           // catch-ups that started the WAL over
     uint64_t failed = 0;             // passes that returned an error other than busy
@@ -73,13 +82,13 @@ class Checkpointer {
   // On the writer thread, between two transactions: step 2 above when its turn has come.
   // Returns the time it took (zero when there was nothing to do).
   std::chrono::steady_clock::duration BetweenTransactions();
-  // Gives the checkpoints back to SQLite (the writer's automatic checkpoint at `pages`) and
+  // Gives the checkpoints back to SQLite (the automatic checkpoint the writer had before) and
   // stops the thread. Call when the writer thread is done; idempotent.
   void Stop();
   Stats stats() const;
 
  private:
-  Checkpointer(Db& writer, std::unique_ptr<Db> background, int pages);
+  Checkpointer(Db& writer, std::unique_ptr<Db> background, int pages, int restore_pages);
   static int OnCommit(void* self, sqlite3* db, const char* name, int frames);
   void Run();
 
@@ -90,7 +99,13 @@ class Checkpointer {
   Db& writer_;
   std::unique_ptr<Db> background_;
   const int pages_;
+  const int restore_pages_;               // the writer's automatic checkpoint before Start
   std::atomic<int> phase_{kIdle};
+  // Writer thread only: waits in a row that did not see the readers go, and when the next
+  // catch-up may wait for them again.
+  int misses_in_row_ = 0;
+  int stuck_at_ = -1;  // the frame the copy stopped at after the last wait that missed
+  std::chrono::steady_clock::time_point next_patient_try_{};
   std::atomic<int64_t> frames_{0};
   std::atomic<uint64_t> background_passes_{0}, background_frames_{0}, catch_up_{0}, restarts_{0}, failed_{0};
   std::mutex mu_;

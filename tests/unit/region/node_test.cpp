@@ -8,6 +8,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include "region/internal/read_pool.h"
+#include "region/internal/sqlite.h"
 #include "tests/support/printers.h"
 
 #include "tests/support/fake_clock.h"
@@ -281,7 +282,9 @@ BOOST_AUTO_TEST_CASE(background_checkpoints_keep_the_wal_bounded_while_writes_an
       // Readers hold snapshots while checkpoints run: they must keep seeing whole documents.
       for (int i = 0; !done; ++i) {
         auto doc = node->Get("things", "t0-" + std::to_string(i % 50));
-        if (!doc.ok() && doc.status().code() != crdt::Code::kNotFound) ++read_errors;
+        if (doc.ok() ? doc->value.find(pad) == std::string::npos : doc.status().code() != crdt::Code::kNotFound) {
+          ++read_errors;
+        }
         std::error_code ec;
         const auto size = std::filesystem::file_size(wal, ec);
         if (!ec) largest_wal = std::max(largest_wal, size);
@@ -305,7 +308,7 @@ BOOST_AUTO_TEST_CASE(background_checkpoints_keep_the_wal_bounded_while_writes_an
     const auto w = node->Stats().writer;
     BOOST_TEST_MESSAGE("checkpoints: " << w.checkpoints_background << " background, " << w.checkpoints_catch_up
                                        << " catch-up, " << w.wal_restarts << " restarts, "
-                                       << w.checkpoint_background_frames << " frames copied; largest WAL "
+                                       << w.checkpoint_background_frames << " frames found copied; largest WAL "
                                        << largest_wal << " bytes");
     BOOST_TEST(w.checkpoints_background >= 2u);
     BOOST_TEST(w.checkpoint_background_frames > 0u);
@@ -313,8 +316,10 @@ BOOST_AUTO_TEST_CASE(background_checkpoints_keep_the_wal_bounded_while_writes_an
     BOOST_TEST(w.catch_up_seconds.count == w.checkpoints_catch_up);
     BOOST_TEST(w.wal_restarts >= 1u);
     BOOST_TEST(w.checkpoints_failed == 0u);
-    // The WAL starts over instead of growing with everything written (~32 MB here).
-    BOOST_TEST(largest_wal < uintmax_t{8} << 20);
+    // The WAL starts over instead of growing with everything written (~32 MB here); 1-8 MB
+    // in runs on two busy cores (a reader descheduled inside a read postpones a restart).
+    BOOST_TEST(largest_wal > 0u);
+    BOOST_TEST(largest_wal < uintmax_t{16} << 20);
   }
   auto node = OpenNode(dir.path());
   BOOST_TEST(node->Stats().live_docs == kThreads * kPerThread);
@@ -323,6 +328,67 @@ BOOST_AUTO_TEST_CASE(background_checkpoints_keep_the_wal_bounded_while_writes_an
     BOOST_TEST_REQUIRE(doc.ok());
     BOOST_TEST(doc->value.find(pad) != std::string::npos);
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_long_read_postpones_the_wal_restart_without_a_pause_per_batch) {
+  // A reader holding its snapshot keeps the WAL from starting over. The writer tries (a
+  // wait of up to 2 ms for the readers), then tries without waiting, and waits again only
+  // after longer and longer pauses (up to 50 ms); once the reader is done, restarts resume.
+  TempDir dir;
+  NodeOptions o;
+  o.region = R("us-east");
+  o.data_dir = dir.path();
+  o.read_connections = 2;
+  o.checkpoint_pages = 64;
+  auto opened = Node::Open(o);
+  BOOST_REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
+  auto node = std::move(opened).value();
+  const std::string pad(2000, 'p');
+  std::atomic<int> failed{0};
+  auto write = [&](const std::string& prefix, int per_thread) {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&, t] {
+        for (int i = 0; i < per_thread; ++i) {
+          const std::string key = prefix + std::to_string(t) + "-" + std::to_string(i);
+          if (!node->Put(Req(key, R"({"pad":")" + pad + R"("})")).ok()) ++failed;
+        }
+      });
+    }
+    for (auto& th : threads) th.join();
+  };
+  write("a", 100);
+  const auto before = node->Stats().writer;
+  BOOST_TEST(before.wal_restarts >= 1u);
+
+  auto reader = region::internal::Db::Open(dir.path() + "/meridian.db");
+  BOOST_REQUIRE(reader.ok());
+  BOOST_REQUIRE((*reader)->Exec("BEGIN; SELECT count(*) FROM docs;").ok());  // holds its snapshot
+  const auto held_from = std::chrono::steady_clock::now();
+  write("b", 500);
+  const double held_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - held_from).count();
+  const auto during = node->Stats().writer;
+  const uint64_t tries = during.checkpoints_catch_up - before.checkpoints_catch_up;
+  const double paused_s =
+      static_cast<double>(during.catch_up_seconds.micros_sum - before.catch_up_seconds.micros_sum) / 1e6;
+  BOOST_TEST_MESSAGE("while the reader held on (" << held_s << " s): " << tries << " catch-ups, " << paused_s
+                                                   << " s in them, " << during.wal_frames << " WAL frames");
+  BOOST_TEST(during.wal_restarts == before.wal_restarts);
+  BOOST_TEST(tries >= 1u);
+  // Waits of 2 ms for the readers at most every 50 ms (after 1, 2, 4 ... ms), tries without
+  // a wait otherwise: a small share of the time (a 2 ms wait per batch: over half of it).
+  BOOST_TEST(paused_s < 0.2 * held_s);
+  BOOST_TEST(during.checkpoints_failed == 0u);
+
+  BOOST_REQUIRE((*reader)->Exec("COMMIT;").ok());
+  // Restarts resume within the longest pause (50 ms): keep writing until one happens.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  int round = 0;
+  while (node->Stats().writer.wal_restarts == during.wal_restarts && std::chrono::steady_clock::now() < deadline) {
+    write("c" + std::to_string(round++) + "-", 25);
+  }
+  BOOST_TEST(node->Stats().writer.wal_restarts > during.wal_restarts);
+  BOOST_TEST(failed == 0);
 }
 
 BOOST_AUTO_TEST_CASE(large_documents_and_large_batches_survive_a_reopen) {
