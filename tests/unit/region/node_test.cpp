@@ -316,10 +316,11 @@ BOOST_AUTO_TEST_CASE(background_checkpoints_keep_the_wal_bounded_while_writes_an
     BOOST_TEST(w.catch_up_seconds.count == w.checkpoints_catch_up);
     BOOST_TEST(w.wal_restarts >= 1u);
     BOOST_TEST(w.checkpoints_failed == 0u);
-    // The WAL starts over instead of growing with everything written (~32 MB here); 1-8 MB
-    // in runs on two busy cores (a reader descheduled inside a read postpones a restart).
+    // The WAL starts over instead of growing with everything written (well over 32 MB of
+    // pages here): 1-3 MB on a quiet machine, up to 17 MB with three test processes on the
+    // two cores (a reader descheduled inside a read postpones a restart).
     BOOST_TEST(largest_wal > 0u);
-    BOOST_TEST(largest_wal < uintmax_t{16} << 20);
+    BOOST_TEST(largest_wal < uintmax_t{24} << 20);
   }
   auto node = OpenNode(dir.path());
   BOOST_TEST(node->Stats().live_docs == kThreads * kPerThread);
@@ -373,7 +374,9 @@ BOOST_AUTO_TEST_CASE(a_long_read_postpones_the_wal_restart_without_a_pause_per_b
       static_cast<double>(during.catch_up_seconds.micros_sum - before.catch_up_seconds.micros_sum) / 1e6;
   BOOST_TEST_MESSAGE("while the reader held on (" << held_s << " s): " << tries << " catch-ups, " << paused_s
                                                    << " s in them, " << during.wal_frames << " WAL frames");
-  BOOST_TEST(during.wal_restarts == before.wal_restarts);
+  // (One may still land: the catch-up after the last write of the first phase can finish
+  // after `before` was read.)
+  BOOST_TEST(during.wal_restarts <= before.wal_restarts + 1);
   BOOST_TEST(tries >= 1u);
   // Waits of 2 ms for the readers at most every 50 ms (after 1, 2, 4 ... ms), tries without
   // a wait otherwise: a small share of the time (a 2 ms wait per batch: over half of it).
