@@ -26,13 +26,14 @@ namespace {
 crdt::RegionId R(const char* id) { return *crdt::RegionId::Parse(id); }
 
 std::unique_ptr<Node> OpenNode(const std::string& dir, region::Clock* clock = nullptr, int max_batch = 1024,
-                               const char* region = "us-east") {
+                               const char* region = "us-east", int checkpoint_pages = NodeOptions().checkpoint_pages) {
   NodeOptions o;
   o.region = R(region);
   o.data_dir = dir;
   o.clock = clock;
   o.max_batch = max_batch;
   o.read_connections = 2;
+  o.checkpoint_pages = checkpoint_pages;
   auto n = Node::Open(o);
   BOOST_REQUIRE_MESSAGE(n.ok(), n.status().ToString());
   return std::move(n).value();
@@ -268,14 +269,7 @@ BOOST_AUTO_TEST_CASE(background_checkpoints_keep_the_wal_bounded_while_writes_an
   const std::string pad(2000, 'x');  // ~32 MB through the WAL in all (documents and log)
   uintmax_t largest_wal = 0;
   {
-    NodeOptions o;
-    o.region = R("us-east");
-    o.data_dir = dir.path();
-    o.read_connections = 2;
-    o.checkpoint_pages = 64;
-    auto opened = Node::Open(o);
-    BOOST_REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
-    auto node = std::move(opened).value();
+    auto node = OpenNode(dir.path(), nullptr, 1024, "us-east", /*checkpoint_pages=*/64);
     std::atomic<bool> done{false};
     std::atomic<int> read_errors{0};
     std::thread reader([&] {
@@ -336,14 +330,7 @@ BOOST_AUTO_TEST_CASE(a_long_read_postpones_the_wal_restart_without_a_pause_per_b
   // wait of up to 2 ms for the readers), then tries without waiting, and waits again only
   // after longer and longer pauses (up to 50 ms); once the reader is done, restarts resume.
   TempDir dir;
-  NodeOptions o;
-  o.region = R("us-east");
-  o.data_dir = dir.path();
-  o.read_connections = 2;
-  o.checkpoint_pages = 64;
-  auto opened = Node::Open(o);
-  BOOST_REQUIRE_MESSAGE(opened.ok(), opened.status().ToString());
-  auto node = std::move(opened).value();
+  auto node = OpenNode(dir.path(), nullptr, 1024, "us-east", /*checkpoint_pages=*/64);
   const std::string pad(2000, 'p');
   std::atomic<int> failed{0};
   auto write = [&](const std::string& prefix, int per_thread) {
