@@ -141,6 +141,7 @@ WriterStats Writer::Stats() const {
     s.checkpoints_catch_up = c.catch_up;
     s.wal_restarts = c.restarts;
     s.checkpoint_background_frames = c.background_frames;
+    s.checkpoint_background_syncs = c.background_syncs;
     s.checkpoints_failed = c.failed;
     s.wal_frames = c.wal_frames;
   }

@@ -121,6 +121,7 @@ struct WriterStats {
   // WAL checkpoints (internal/checkpointer.h; all zero with SQLite's own checkpoints).
   uint64_t checkpoints_background = 0, checkpoints_catch_up = 0, wal_restarts = 0, checkpoints_failed = 0;
   uint64_t checkpoint_background_frames = 0;  // frames the background passes found copied
+  uint64_t checkpoint_background_syncs = 0;   // fsyncs of the database file during and after them
   // The writer's time in catch-ups (no commit runs meanwhile).
   SecondsHistogram catch_up_seconds;
   int64_t wal_frames = 0;

@@ -7,6 +7,7 @@
 #include <system_error>
 
 #include "region/internal/sqlite.h"
+#include "region/internal/wal_vfs.h"
 #include "region/threads.h"
 
 namespace region::internal {
@@ -15,6 +16,15 @@ namespace {
 // Another connection in the way (retried later). SQLITE_LOCKED is not: on these connections
 // it would mean a transaction or statement of their own left open, a bug to count.
 bool Busy(int rc) { return (rc & 0xff) == SQLITE_BUSY; }
+
+// fsyncs the database file of `db` the way SQLite does (its VFS's xSync).
+int SyncDatabaseFile(sqlite3* db) {
+  sqlite3_file* file = nullptr;
+  const int rc = sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &file);
+  if (rc != SQLITE_OK) return rc;
+  if (file == nullptr || file->pMethods == nullptr) return SQLITE_MISUSE;
+  return file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
+}
 
 // The writer's busy handler during a catch-up: retries every 100 us until the deadline.
 int WaitUntil(void* deadline, int) {
@@ -27,7 +37,8 @@ int WaitUntil(void* deadline, int) {
 
 crdt::Result<std::unique_ptr<Checkpointer>> Checkpointer::Start(Db& writer, const std::string& path, int pages,
                                                                  bool sync) {
-  auto background = Db::Open(path);
+  // With durability on, its writes to the database file are paced with syncs (wal_vfs.h).
+  auto background = Db::Open(path, sync ? PacedSyncVfsName() : nullptr);
   if (!background.ok()) return background.status();
   // A connection that has not read the schema yet does not know the database is in WAL
   // mode: its checkpoints would do nothing (and say SQLITE_OK).
@@ -42,7 +53,7 @@ crdt::Result<std::unique_ptr<Checkpointer>> Checkpointer::Start(Db& writer, cons
     if (!row.ok()) return row.status();
     if (*row) restore = static_cast<int>(q->Int(0));
   }
-  std::unique_ptr<Checkpointer> c(new Checkpointer(writer, std::move(background).value(), pages, restore));
+  std::unique_ptr<Checkpointer> c(new Checkpointer(writer, std::move(background).value(), pages, restore, sync));
   try {
     c->thread_ = std::thread([raw = c.get()] {
       NameThread("checkpointer");
@@ -57,8 +68,12 @@ crdt::Result<std::unique_ptr<Checkpointer>> Checkpointer::Start(Db& writer, cons
   return c;
 }
 
-Checkpointer::Checkpointer(Db& writer, std::unique_ptr<Db> background, int pages, int restore_pages)
-    : writer_(writer), background_(std::move(background)), pages_(pages), restore_pages_(restore_pages) {}
+Checkpointer::Checkpointer(Db& writer, std::unique_ptr<Db> background, int pages, int restore_pages, bool sync)
+    : writer_(writer),
+      background_(std::move(background)),
+      pages_(pages),
+      restore_pages_(restore_pages),
+      sync_(sync) {}
 
 Checkpointer::~Checkpointer() { Stop(); }
 
@@ -113,6 +128,20 @@ void Checkpointer::Run() {
       ok = true;
       background_passes_.fetch_add(1, std::memory_order_relaxed);
       background_frames_.fetch_add(static_cast<uint64_t>(std::max(copied, 0)), std::memory_order_relaxed);
+      // SQLite fsyncs the database file only after a pass that copied the WAL to its end,
+      // which a pass under writes rarely does (the writer appends meanwhile): the pages of
+      // every pass were left to the fsync in the writer's catch-up, 15-40 ms after a round
+      // of 4000 frames on an 800 MB database here. Flushed now, on this thread, the
+      // catch-up only flushes the few pages it copies itself.
+      if (sync_) {
+        const int synced = SyncDatabaseFile(background_->raw());
+        paced_syncs_.store(PacedSyncs(background_->raw()), std::memory_order_relaxed);
+        if (synced != SQLITE_OK) {
+          failed_.fetch_add(1, std::memory_order_relaxed);
+          break;  // the catch-up fsyncs what is left
+        }
+        background_syncs_.fetch_add(1, std::memory_order_relaxed);
+      }
       // What the writer committed during this pass is left for the next one. Another pass
       // while that is still shrinking well, so that the writer's catch-up is short.
       const int64_t frames = frames_.load(std::memory_order_relaxed);
@@ -171,6 +200,7 @@ Checkpointer::Stats Checkpointer::stats() const {
   Stats s;
   s.background = background_passes_.load(std::memory_order_relaxed);
   s.background_frames = background_frames_.load(std::memory_order_relaxed);
+  s.background_syncs = background_syncs_.load(std::memory_order_relaxed) + paced_syncs_.load(std::memory_order_relaxed);
   s.catch_up = catch_up_.load(std::memory_order_relaxed);
   s.restarts = restarts_.load(std::memory_order_relaxed);
   s.failed = failed_.load(std::memory_order_relaxed);

@@ -11,7 +11,10 @@
 //      kFewFrames and still shrinks by a quarter from pass to pass, so that little is left
 //      for step 2; under a write load heavier than the disk copies, the passes stop when
 //      the WAL reaches kMaxPages x `pages`, and step 2 bounds it at the price of a longer
-//      pause;
+//      pause. With durability on, a pass syncs the database file every 512 KB it writes
+//      (wal_vfs.h: else the writer's next commit waits for the flush of the whole pass) and
+//      once more at its end (SQLite only does after a pass that reached the end of the WAL,
+//      rare under writes: the catch-up's fsync would flush every pass's pages);
 //   2. then the writer, between two transactions, copies what is left (the frames committed
 //      during the last pass) and starts the WAL over (SQLITE_CHECKPOINT_RESTART), waiting at
 //      most kRestartWait for readers still on the old frames (RESTART makes the writer's
@@ -64,6 +67,7 @@ class Checkpointer {
     uint64_t background = 0;         // passes by the background connection
     uint64_t background_frames = 0;  // sum over those passes of the WAL frames found in the database
                                      // file after each (a pass counts earlier passes' frames too)
+    uint64_t background_syncs = 0;   // fsyncs of the database file during (paced) and after those passes
     uint64_t catch_up = 0;           // the writer's passes after them
     uint64_t restarts = 0;           // catch-ups that started the WAL over
     uint64_t failed = 0;             // passes that returned an error other than busy
@@ -88,7 +92,7 @@ class Checkpointer {
   Stats stats() const;
 
  private:
-  Checkpointer(Db& writer, std::unique_ptr<Db> background, int pages, int restore_pages);
+  Checkpointer(Db& writer, std::unique_ptr<Db> background, int pages, int restore_pages, bool sync);
   static int OnCommit(void* self, sqlite3* db, const char* name, int frames);
   void Run();
 
@@ -100,6 +104,7 @@ class Checkpointer {
   std::unique_ptr<Db> background_;
   const int pages_;
   const int restore_pages_;               // the writer's automatic checkpoint before Start
+  const bool sync_;                       // durability on: fsync the database file after a pass
   std::atomic<int> phase_{kIdle};
   // Writer thread only: waits in a row that did not see the readers go, and when the next
   // catch-up may wait for them again.
@@ -107,7 +112,7 @@ class Checkpointer {
   int stuck_at_ = -1;  // the frame the copy stopped at after the last wait that missed
   std::chrono::steady_clock::time_point next_patient_try_{};
   std::atomic<int64_t> frames_{0};
-  std::atomic<uint64_t> background_passes_{0}, background_frames_{0}, catch_up_{0}, restarts_{0}, failed_{0};
+  std::atomic<uint64_t> background_passes_{0}, background_frames_{0}, background_syncs_{0}, paced_syncs_{0}, catch_up_{0}, restarts_{0}, failed_{0};
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

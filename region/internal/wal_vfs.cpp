@@ -18,6 +18,8 @@ namespace {
 constexpr size_t kMaxBuffered = 4 << 20;  // flush earlier than this, whatever happens
 // SQLite's unix VFS silently masks a write's length to 17 bits: never hand it more.
 constexpr size_t kMaxWrite = 64 << 10;
+// How much the checkpointer writes to the database file between two syncs (see wal_vfs.h).
+constexpr sqlite3_int64 kPacedSync = 512 << 10;
 
 struct Pending {
   std::vector<char> bytes;
@@ -39,6 +41,11 @@ struct ShimFile {
   ShimFile* wal;       // a database file's WAL, while both are open
   ShimFile* db;        // a WAL file's database file
   std::string* path;   // database files: the registry key
+  // Paced database files (the checkpointer's): bytes written since the last sync, the
+  // amount after which a write syncs (0 for other files), and the syncs it made.
+  sqlite3_int64 unsynced;
+  sqlite3_int64 sync_every;
+  uint64_t paced_syncs;
 };
 
 // Database files by path, so that a WAL file finds its database file when it opens (SQLite
@@ -48,6 +55,7 @@ std::map<std::string, ShimFile*>* g_registry = nullptr;
 
 sqlite3_vfs* g_real_vfs = nullptr;
 sqlite3_vfs g_vfs;
+sqlite3_vfs g_paced_vfs;
 sqlite3_io_methods g_methods;
 
 sqlite3_file* Real(sqlite3_file* f) { return reinterpret_cast<ShimFile*>(f)->real; }
@@ -93,7 +101,15 @@ int Read(sqlite3_file* f, void* buf, int amt, sqlite3_int64 off) {
 
 int Write(sqlite3_file* f, const void* buf, int amt, sqlite3_int64 off) {
   auto* s = reinterpret_cast<ShimFile*>(f);
-  if (!s->pending) return s->real->pMethods->xWrite(s->real, buf, amt, off);
+  if (!s->pending) {
+    int rc = s->real->pMethods->xWrite(s->real, buf, amt, off);
+    if (rc == SQLITE_OK && s->sync_every > 0 && (s->unsynced += amt) >= s->sync_every) {
+      s->unsynced = 0;
+      ++s->paced_syncs;
+      rc = s->real->pMethods->xSync(s->real, SQLITE_SYNC_NORMAL);
+    }
+    return rc;
+  }
   Pending& p = *s->pending;
   const auto end = p.offset + static_cast<sqlite3_int64>(p.bytes.size());
   const auto* bytes = static_cast<const char*>(buf);
@@ -124,6 +140,7 @@ int Truncate(sqlite3_file* f, sqlite3_int64 size) {
 
 int Sync(sqlite3_file* f, int flags) {
   if (int rc = Flush(f); rc != SQLITE_OK) return rc;
+  reinterpret_cast<ShimFile*>(f)->unsynced = 0;
   return Real(f)->pMethods->xSync(Real(f), flags);
 }
 
@@ -171,17 +188,34 @@ int Fetch(sqlite3_file* f, sqlite3_int64 off, int amt, void** pp) {
 }
 int Unfetch(sqlite3_file* f, sqlite3_int64 off, void* p) { return Real(f)->pMethods->xUnfetch(Real(f), off, p); }
 
-int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
+int OpenReal(sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
   auto* s = reinterpret_cast<ShimFile*>(f);
   s->real = reinterpret_cast<sqlite3_file*>(s + 1);
   s->pending = nullptr;
   s->wal = nullptr;
   s->db = nullptr;
   s->path = nullptr;
+  s->unsynced = 0;
+  s->sync_every = 0;
+  s->paced_syncs = 0;
   s->base.pMethods = nullptr;
   const int rc = g_real_vfs->xOpen(g_real_vfs, name, s->real, flags, out_flags);
+  if (rc == SQLITE_OK) s->base.pMethods = &g_methods;
+  return rc;
+}
+
+int OpenPaced(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
+  const int rc = OpenReal(name, f, flags, out_flags);
+  if (rc == SQLITE_OK && (flags & SQLITE_OPEN_MAIN_DB)) {
+    reinterpret_cast<ShimFile*>(f)->sync_every = kPacedSync;
+  }
+  return rc;
+}
+
+int Open(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
+  auto* s = reinterpret_cast<ShimFile*>(f);
+  const int rc = OpenReal(name, f, flags, out_flags);
   if (rc != SQLITE_OK) return rc;
-  s->base.pMethods = &g_methods;
   if (!name) return SQLITE_OK;
   std::lock_guard lock(g_registry_mu);
   if (flags & SQLITE_OPEN_MAIN_DB) {
@@ -239,14 +273,33 @@ void Register() {
   g_vfs.xGetLastError = GetLastError;
   g_vfs.xCurrentTimeInt64 = CurrentTimeInt64;
   sqlite3_vfs_register(&g_vfs, /*makeDflt=*/0);
+  g_paced_vfs = g_vfs;
+  g_paced_vfs.zName = "meridian-paced";
+  g_paced_vfs.xOpen = OpenPaced;
+  sqlite3_vfs_register(&g_paced_vfs, /*makeDflt=*/0);
 }
+
+std::once_flag g_once;
 
 }  // namespace
 
 const char* CoalescingWalVfsName() {
-  static std::once_flag once;
-  std::call_once(once, Register);
+  std::call_once(g_once, Register);
   return g_vfs.zName;
+}
+
+const char* PacedSyncVfsName() {
+  std::call_once(g_once, Register);
+  return g_paced_vfs.zName;
+}
+
+uint64_t PacedSyncs(sqlite3* db) {
+  sqlite3_file* f = nullptr;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || f == nullptr ||
+      f->pMethods != &g_methods) {
+    return 0;
+  }
+  return reinterpret_cast<ShimFile*>(f)->paced_syncs;
 }
 
 }  // namespace region::internal

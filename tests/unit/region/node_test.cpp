@@ -306,6 +306,8 @@ BOOST_AUTO_TEST_CASE(background_checkpoints_keep_the_wal_bounded_while_writes_an
                                        << largest_wal << " bytes");
     BOOST_TEST(w.checkpoints_background >= 2u);
     BOOST_TEST(w.checkpoint_background_frames > 0u);
+    // Each pass is followed by an fsync of the database file (durability on here).
+    BOOST_TEST(w.checkpoint_background_syncs >= w.checkpoints_background);
     BOOST_TEST(w.checkpoints_catch_up >= 1u);
     BOOST_TEST(w.catch_up_seconds.count == w.checkpoints_catch_up);
     BOOST_TEST(w.wal_restarts >= 1u);
@@ -322,6 +324,45 @@ BOOST_AUTO_TEST_CASE(background_checkpoints_keep_the_wal_bounded_while_writes_an
     auto doc = node->Get("things", "t" + std::to_string(t) + "-" + std::to_string(kPerThread - 1));
     BOOST_TEST_REQUIRE(doc.ok());
     BOOST_TEST(doc->value.find(pad) != std::string::npos);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(background_checkpoints_fsync_the_database_file_only_with_durability_on) {
+  // Rounds of 1024 frames (4 MB): with durability on, each pass syncs the database file
+  // every 512 KB it writes and once at its end; with durability off, never.
+  for (const auto durability : {region::Durability::kFull, region::Durability::kOff}) {
+    TempDir dir;
+    NodeOptions o;
+    o.region = R("us-east");
+    o.data_dir = dir.path();
+    o.read_connections = 1;
+    o.checkpoint_pages = 1024;
+    o.durability = durability;
+    auto node = Node::Open(o);
+    BOOST_REQUIRE_MESSAGE(node.ok(), node.status().ToString());
+    const std::string pad(2000, 'd');
+    std::vector<std::thread> writers;
+    std::atomic<int> failed{0};
+    for (int t = 0; t < 4; ++t) {
+      writers.emplace_back([&, t] {
+        for (int i = 0; i < 800; ++i) {
+          const std::string key = "d" + std::to_string(t) + "-" + std::to_string(i);
+          if (!(*node)->Put(Req(key, R"({"pad":")" + pad + R"("})")).ok()) ++failed;
+        }
+      });
+    }
+    for (auto& th : writers) th.join();
+    BOOST_TEST(failed == 0);
+    const auto w = (*node)->Stats().writer;
+    BOOST_TEST_MESSAGE("durability " << static_cast<int>(durability) << ": " << w.checkpoints_background
+                                     << " passes, " << w.checkpoint_background_syncs << " fsyncs");
+    BOOST_TEST(w.checkpoints_background >= 1u);
+    BOOST_TEST(w.checkpoints_failed == 0u);
+    if (durability == region::Durability::kFull) {
+      BOOST_TEST(w.checkpoint_background_syncs > w.checkpoints_background);
+    } else {
+      BOOST_TEST(w.checkpoint_background_syncs == 0u);
+    }
   }
 }
 
