@@ -272,10 +272,10 @@ void Register() {
   g_vfs.xCurrentTime = CurrentTime;
   g_vfs.xGetLastError = GetLastError;
   g_vfs.xCurrentTimeInt64 = CurrentTimeInt64;
-  sqlite3_vfs_register(&g_vfs, /*makeDflt=*/0);
-  g_paced_vfs = g_vfs;
+  g_paced_vfs = g_vfs;  // before registering: SQLite links registered VFSs through pNext
   g_paced_vfs.zName = "meridian-paced";
   g_paced_vfs.xOpen = OpenPaced;
+  sqlite3_vfs_register(&g_vfs, /*makeDflt=*/0);
   sqlite3_vfs_register(&g_paced_vfs, /*makeDflt=*/0);
 }
 
