@@ -126,21 +126,27 @@ void Checkpointer::Run() {
         break;
       }
       ok = true;
-      background_passes_.fetch_add(1, std::memory_order_relaxed);
-      background_frames_.fetch_add(static_cast<uint64_t>(std::max(copied, 0)), std::memory_order_relaxed);
       // SQLite fsyncs the database file only after a pass that copied the WAL to its end,
       // which a pass under writes rarely does (the writer appends meanwhile): the pages of
       // every pass were left to the fsync in the writer's catch-up, 15-40 ms after a round
       // of 4000 frames on an 800 MB database here. Flushed now, on this thread, the
-      // catch-up only flushes the few pages it copies itself.
+      // catch-up only flushes the few pages it copies itself. (A failed fsync ends the
+      // process: wal_vfs.cpp.) Even when the pass reached the end and SQLite synced, the
+      // fsync is cheap: nothing is left to write.
+      bool synced = true;
       if (sync_) {
-        const int synced = SyncDatabaseFile(background_->raw());
-        paced_syncs_.store(PacedSyncs(background_->raw()), std::memory_order_relaxed);
-        if (synced != SQLITE_OK) {
-          failed_.fetch_add(1, std::memory_order_relaxed);
-          break;  // the catch-up fsyncs what is left
-        }
-        background_syncs_.fetch_add(1, std::memory_order_relaxed);
+        synced = SyncDatabaseFile(background_->raw()) == SQLITE_OK;
+        if (synced) background_syncs_.fetch_add(1, std::memory_order_relaxed);
+      }
+      paced_syncs_.store(PacedSyncs(background_->raw()), std::memory_order_relaxed);
+      // Counted after its syncs, so that a pass seen in the stats has them counted too.
+      background_frames_.fetch_add(static_cast<uint64_t>(std::max(copied, 0)), std::memory_order_relaxed);
+      background_passes_.fetch_add(1, std::memory_order_release);
+      if (!synced) {
+        // The database file could not be found on the connection (not a failed fsync):
+        // the catch-up's checkpoint fsyncs what is left.
+        failed_.fetch_add(1, std::memory_order_relaxed);
+        break;
       }
       // What the writer committed during this pass is left for the next one. Another pass
       // while that is still shrinking well, so that the writer's catch-up is short.
@@ -198,7 +204,7 @@ std::chrono::steady_clock::duration Checkpointer::BetweenTransactions() {
 
 Checkpointer::Stats Checkpointer::stats() const {
   Stats s;
-  s.background = background_passes_.load(std::memory_order_relaxed);
+  s.background = background_passes_.load(std::memory_order_acquire);
   s.background_frames = background_frames_.load(std::memory_order_relaxed);
   s.background_syncs = background_syncs_.load(std::memory_order_relaxed) + paced_syncs_.load(std::memory_order_relaxed);
   s.catch_up = catch_up_.load(std::memory_order_relaxed);

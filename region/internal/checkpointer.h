@@ -70,7 +70,8 @@ class Checkpointer {
     uint64_t background_syncs = 0;   // fsyncs of the database file during (paced) and after those passes
     uint64_t catch_up = 0;           // the writer's passes after them
     uint64_t restarts = 0;           // catch-ups that started the WAL over
-    uint64_t failed = 0;             // passes that returned an error other than busy
+    uint64_t failed = 0;             // passes that returned an error other than busy (or whose
+                                     // database file could not be synced)
     int64_t wal_frames = 0;          // frames in the WAL after the newest commit
   };
 
@@ -104,7 +105,8 @@ class Checkpointer {
   std::unique_ptr<Db> background_;
   const int pages_;
   const int restore_pages_;               // the writer's automatic checkpoint before Start
-  const bool sync_;                       // durability on: fsync the database file after a pass
+  const bool sync_;  // durability on: the background connection paces its writes with syncs and
+                     // fsyncs the database file after each pass
   std::atomic<int> phase_{kIdle};
   // Writer thread only: waits in a row that did not see the readers go, and when the next
   // catch-up may wait for them again.

@@ -46,6 +46,7 @@ struct ShimFile {
   sqlite3_int64 unsynced;
   sqlite3_int64 sync_every;
   uint64_t paced_syncs;
+  bool main_db;  // a main database file (SQLITE_OPEN_MAIN_DB)
 };
 
 // Database files by path, so that a WAL file finds its database file when it opens (SQLite
@@ -59,6 +60,24 @@ sqlite3_vfs g_paced_vfs;
 sqlite3_io_methods g_methods;
 
 sqlite3_file* Real(sqlite3_file* f) { return reinterpret_cast<ShimFile*>(f)->real; }
+
+// A failed fsync of a database file ends the process. The checkpoint that wrote those pages
+// may already count them as copied (SQLite advances its mark without a sync when a pass
+// does not reach the end of the WAL), and after a failed fsync Linux may drop the dirty
+// pages and report the error only once: a later fsync could succeed and let the WAL be
+// started over without them. The WAL is only started over after a successful fsync, so
+// it still holds every such page, and a restart's recovery copies them again.
+int SyncDatabaseOrDie(ShimFile* s, int flags) {
+  const int rc = s->real->pMethods->xSync(s->real, flags);
+  if (rc != SQLITE_OK) {
+    std::fprintf(stderr,
+                 "meridian: fatal: fsync of the database file failed (SQLite error %d); stopping so that a restart "
+                 "recovers the pages from the WAL\n",
+                 rc);
+    std::abort();
+  }
+  return rc;
+}
 
 int Flush(sqlite3_file* f) {
   auto* s = reinterpret_cast<ShimFile*>(f);
@@ -105,8 +124,8 @@ int Write(sqlite3_file* f, const void* buf, int amt, sqlite3_int64 off) {
     int rc = s->real->pMethods->xWrite(s->real, buf, amt, off);
     if (rc == SQLITE_OK && s->sync_every > 0 && (s->unsynced += amt) >= s->sync_every) {
       s->unsynced = 0;
+      rc = SyncDatabaseOrDie(s, SQLITE_SYNC_NORMAL);
       ++s->paced_syncs;
-      rc = s->real->pMethods->xSync(s->real, SQLITE_SYNC_NORMAL);
     }
     return rc;
   }
@@ -140,7 +159,9 @@ int Truncate(sqlite3_file* f, sqlite3_int64 size) {
 
 int Sync(sqlite3_file* f, int flags) {
   if (int rc = Flush(f); rc != SQLITE_OK) return rc;
-  reinterpret_cast<ShimFile*>(f)->unsynced = 0;
+  auto* s = reinterpret_cast<ShimFile*>(f);
+  s->unsynced = 0;
+  if (s->main_db) return SyncDatabaseOrDie(s, flags);
   return Real(f)->pMethods->xSync(Real(f), flags);
 }
 
@@ -198,6 +219,7 @@ int OpenReal(sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) 
   s->unsynced = 0;
   s->sync_every = 0;
   s->paced_syncs = 0;
+  s->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
   s->base.pMethods = nullptr;
   const int rc = g_real_vfs->xOpen(g_real_vfs, name, s->real, flags, out_flags);
   if (rc == SQLITE_OK) s->base.pMethods = &g_methods;
@@ -272,7 +294,7 @@ void Register() {
   g_vfs.xCurrentTime = CurrentTime;
   g_vfs.xGetLastError = GetLastError;
   g_vfs.xCurrentTimeInt64 = CurrentTimeInt64;
-  g_paced_vfs = g_vfs;  // before registering: SQLite links registered VFSs through pNext
+  g_paced_vfs = g_vfs;
   g_paced_vfs.zName = "meridian-paced";
   g_paced_vfs.xOpen = OpenPaced;
   sqlite3_vfs_register(&g_vfs, /*makeDflt=*/0);

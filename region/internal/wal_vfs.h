@@ -16,14 +16,21 @@
 // that barrier: no other connection can ever see a frame still in the buffer, with or
 // without synchronous=FULL. Files other than the WAL pass straight through.
 //
-// Pacing (PacedSyncVfsName). A disk flush writes out everything written before it, from
-// any file: a checkpoint pass that copies a few MB into the database file and fsyncs once
-// makes the writer's next WAL fsync wait for all of it (10-40 ms here, after 4000 frames).
+// Pacing (PacedSyncVfsName). An fsync ends with a flush of the disk's write cache, and the
+// disk first makes durable everything it has been sent, whichever file it came from: while
+// a checkpoint pass that copied a few MB into the database file is being fsynced, the
+// writer's next WAL fsync waits behind all of it (10-40 ms here, after 4000 frames).
 // Through this shim, the database file is synced after every 512 KB written, so that a
 // commit's fsync finds at most that much ahead of it (about 0.6 ms of flushing here). It
 // adds a sync per 512 KB to the checkpointer's passes, which are off the commit path;
 // much smaller steps made them too slow to keep up under a heavy write load. Other files
 // pass straight through.
+//
+// Both shims end the process when an fsync of a database file fails (a checkpoint's): after
+// a failed fsync Linux may drop the unwritten pages and report the error only once, while
+// SQLite may already count them as copied out of the WAL; a later fsync that succeeds would
+// let the WAL start over without them. The WAL still holds them, and a restart's recovery
+// copies them again.
 #pragma once
 
 #include <cstdint>

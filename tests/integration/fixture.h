@@ -18,10 +18,11 @@ struct Server {
     extra_ = std::move(extra);
     Start();
   }
-  void Start() {
+  // `env` (NAME=value) is added to the server's environment for this start only.
+  void Start(const std::vector<std::string>& env = {}) {
     std::vector<std::string> args = {"--region=" + region_, "--data-dir=" + dir.Sub("data"), "--log-level=info"};
     args.insert(args.end(), extra_.begin(), extra_.end());
-    proc = testsupport::ServerProcess::Start(args, dir.Sub(region_));
+    proc = testsupport::ServerProcess::Start(args, dir.Sub(region_), std::chrono::seconds(20), env);
     client = std::make_unique<testsupport::HttpClient>(proc->url());
   }
   void Restart() {

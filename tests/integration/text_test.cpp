@@ -204,7 +204,7 @@ BOOST_AUTO_TEST_CASE(an_open_session_holds_the_floor_only_as_far_back_as_its_pag
   BOOST_TEST_REQUIRE(PollUntil([&] { return c.Converged(); }, kConverge));
   const auto before = crdt::VersionVector::Decode(snapshot["v"].get<std::string>());
   BOOST_REQUIRE(before.ok());
-  BOOST_TEST(floor_at(0).value("eu-west", 0) <= before->Get(*crdt::RegionId::Parse("eu-west")));
+  BOOST_TEST(floor_at(0).value("eu-west", uint64_t{0}) <= before->Get(*crdt::RegionId::Parse("eu-west")));
   // It is told how far the region has got, confirms it, and the floor follows.
   const json progress = live.Next("progress");
   live.Send({{"type", "seen"}, {"v", progress["v"]}});
@@ -215,7 +215,7 @@ BOOST_AUTO_TEST_CASE(an_open_session_holds_the_floor_only_as_far_back_as_its_pag
   BOOST_TEST(PollUntil(
       [&] {
         write_elsewhere();  // the floor moves with commits
-        return floor_at(0).value("eu-west", 0) >= target;
+        return floor_at(0).value("eu-west", uint64_t{0}) >= target;
       },
       kConverge));
 }

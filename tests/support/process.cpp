@@ -13,6 +13,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+extern char** environ;
+
 namespace testsupport {
 
 std::string MeridianBinary() {
@@ -45,7 +47,8 @@ std::string ReadFile(const std::string& path) {
 }  // namespace
 
 std::unique_ptr<ServerProcess> ServerProcess::Start(std::vector<std::string> args, const std::string& log_prefix,
-                                                    std::chrono::milliseconds timeout) {
+                                                    std::chrono::milliseconds timeout,
+                                                    const std::vector<std::string>& env) {
   bool has_listen = false;
   for (const auto& a : args) has_listen |= a.rfind("--listen=", 0) == 0;
   if (!has_listen) args.push_back("--listen=127.0.0.1:0");
@@ -60,6 +63,19 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(std::vector<std::string> arg
   std::vector<char*> argv;
   for (auto& a : argv_store) argv.push_back(a.data());
   argv.push_back(nullptr);
+  // The environment, with `env` replacing variables of the same name (built before fork).
+  std::vector<std::string> env_store;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string var(*e);
+    const std::string name = var.substr(0, var.find('='));
+    bool replaced = false;
+    for (const auto& extra : env) replaced |= extra.rfind(name + "=", 0) == 0;
+    if (!replaced) env_store.push_back(var);
+  }
+  env_store.insert(env_store.end(), env.begin(), env.end());
+  std::vector<char*> envp;
+  for (auto& e : env_store) envp.push_back(e.data());
+  envp.push_back(nullptr);
 
   std::remove(out_path.c_str());  // never read a previous run's URL
   const pid_t pid = fork();
@@ -72,7 +88,7 @@ std::unique_ptr<ServerProcess> ServerProcess::Start(std::vector<std::string> arg
     dup2(err, STDERR_FILENO);
     const int devnull = open("/dev/null", O_RDONLY);
     if (devnull >= 0) dup2(devnull, STDIN_FILENO);
-    execv(binary.c_str(), argv.data());
+    execve(binary.c_str(), argv.data(), envp.data());
     _exit(127);
   }
   proc->pid_ = pid;
@@ -114,6 +130,13 @@ void ServerProcess::Kill() {
 int ServerProcess::Terminate(std::chrono::milliseconds timeout) {
   if (pid_ <= 0) return -1;
   ::kill(pid_, SIGTERM);
+  const int status = WaitForExit(timeout);
+  if (status < 0) Kill();
+  return status;
+}
+
+int ServerProcess::WaitForExit(std::chrono::milliseconds timeout) {
+  if (pid_ <= 0) return -1;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     int status = 0;
@@ -123,7 +146,6 @@ int ServerProcess::Terminate(std::chrono::milliseconds timeout) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  Kill();
   return -1;
 }
 

@@ -34,9 +34,11 @@ class ServerProcess {
  public:
   // Starts `meridian` with `args` (add --listen=127.0.0.1:0 yourself or let this add it),
   // logs to <log_prefix>.out/.err. Throws std::runtime_error if it does not report its URL
-  // within `timeout` or exits first; the message includes its stderr.
+  // within `timeout` or exits first; the message includes its stderr. `env` (NAME=value)
+  // is added to the environment it inherits.
   static std::unique_ptr<ServerProcess> Start(std::vector<std::string> args, const std::string& log_prefix,
-                                              std::chrono::milliseconds timeout = std::chrono::seconds(20));
+                                              std::chrono::milliseconds timeout = std::chrono::seconds(20),
+                                              const std::vector<std::string>& env = {});
   ~ServerProcess();
 
   const std::string& url() const { return url_; }
@@ -48,6 +50,9 @@ class ServerProcess {
   // Sends SIGTERM and waits up to `timeout`; returns the exit status (or -1 on timeout,
   // after which the process is killed).
   int Terminate(std::chrono::milliseconds timeout = std::chrono::seconds(20));
+  // Waits up to `timeout` for the process to end by itself; returns its exit status, or
+  // 128 + the signal that ended it, or -1 if it still runs.
+  int WaitForExit(std::chrono::milliseconds timeout);
   std::string Stderr() const;
 
  private:

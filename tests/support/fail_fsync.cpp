@@ -1,0 +1,54 @@
+// Test support, loaded with LD_PRELOAD into a meridian process: fsync and fdatasync of a
+// file whose path ends with $MERIDIAN_FAIL_FSYNC_SUFFIX fail with EIO, from the call after
+// the first $MERIDIAN_FAIL_FSYNC_AFTER (default 0) such calls on. Other calls go to libc.
+#include <dlfcn.h>
+#include <errno.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace {
+
+bool PathEndsWithSuffix(int fd) {
+  const char* suffix = std::getenv("MERIDIAN_FAIL_FSYNC_SUFFIX");
+  if (suffix == nullptr || *suffix == '\0') return false;
+  char link[64];
+  std::snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  char path[4096];
+  const ssize_t n = readlink(link, path, sizeof path - 1);
+  if (n <= 0) return false;
+  path[n] = '\0';
+  const size_t len = std::strlen(suffix);
+  return static_cast<size_t>(n) >= len && std::strcmp(path + n - len, suffix) == 0;
+}
+
+std::atomic<long> g_matching_calls{0};
+
+bool ShouldFail(int fd) {
+  if (!PathEndsWithSuffix(fd)) return false;
+  const char* after = std::getenv("MERIDIAN_FAIL_FSYNC_AFTER");
+  return g_matching_calls.fetch_add(1) >= (after != nullptr ? std::atol(after) : 0);
+}
+
+using SyncFn = int (*)(int);
+
+int Call(const char* name, int fd) {
+  if (ShouldFail(fd)) {
+    errno = EIO;
+    return -1;
+  }
+  auto real = reinterpret_cast<SyncFn>(dlsym(RTLD_NEXT, name));
+  if (real == nullptr) {
+    errno = ENOSYS;
+    return -1;
+  }
+  return real(fd);
+}
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) int fsync(int fd) { return Call("fsync", fd); }
+extern "C" __attribute__((visibility("default"))) int fdatasync(int fd) { return Call("fdatasync", fd); }
