@@ -49,8 +49,12 @@ Writer::Writer(std::unique_ptr<Store> store, TxnState initial, WriterOptions opt
   if (options_.checkpoint_pages > 0) {
     // Without it (it could not open its connection) SQLite checkpoints inside the commits,
     // as before: slower at the tail, just as safe.
+    using CheckpointSync = internal::Checkpointer::Sync;
+    const Durability d = store_->durability();
     auto c = internal::Checkpointer::Start(store_->db(), store_->path(), options_.checkpoint_pages,
-                                           store_->durability() != Durability::kOff);
+                                           d == Durability::kOff      ? CheckpointSync::kOff
+                                           : d == Durability::kNormal ? CheckpointSync::kAfterPasses
+                                                                      : CheckpointSync::kPaced);
     if (c.ok()) checkpointer_ = std::move(c).value();
   }
   thread_ = std::thread([this] {

@@ -96,7 +96,7 @@ std::string Metrics::Render(const region::NodeStats& node, const region::Cluster
   out += "meridian_wal_checkpoints_total{kind=\"background\"} " + std::to_string(w.checkpoints_background) + "\n";
   out += "meridian_wal_checkpoints_total{kind=\"catch_up\"} " + std::to_string(w.checkpoints_catch_up) + "\n";
   out += "# HELP meridian_wal_background_syncs_total fsyncs of the database file by the background connection "
-         "with durability on (every 512 KB a pass writes, and after each pass).\n";
+         "(durability full: every 512 KB a pass writes and after each pass; normal: after each pass).\n";
   out += "# TYPE meridian_wal_background_syncs_total counter\n";
   out += "meridian_wal_background_syncs_total " + std::to_string(w.checkpoint_background_syncs) + "\n";
   out += "# HELP meridian_wal_restarts_total Catch-ups that started the WAL over from its beginning.\n";

@@ -36,13 +36,13 @@ int WaitUntil(void* deadline, int) {
 }  // namespace
 
 crdt::Result<std::unique_ptr<Checkpointer>> Checkpointer::Start(Db& writer, const std::string& path, int pages,
-                                                                 bool sync) {
-  // With durability on, its writes to the database file are paced with syncs (wal_vfs.h).
-  auto background = Db::Open(path, sync ? PacedSyncVfsName() : nullptr);
+                                                                 Sync sync) {
+  // With kPaced, its writes to the database file are paced with syncs (wal_vfs.h).
+  auto background = Db::Open(path, sync == Sync::kPaced ? PacedSyncVfsName() : nullptr);
   if (!background.ok()) return background.status();
   // A connection that has not read the schema yet does not know the database is in WAL
   // mode: its checkpoints would do nothing (and say SQLITE_OK).
-  MERIDIAN_RETURN_IF_ERROR((*background)->Exec(sync ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=OFF;"));
+  MERIDIAN_RETURN_IF_ERROR((*background)->Exec(sync != Sync::kOff ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=OFF;"));
   MERIDIAN_RETURN_IF_ERROR((*background)->Exec("SELECT 1 FROM sqlite_schema LIMIT 1;"));
   // The writer's automatic checkpoint, to give back at Stop.
   int restore = 1000;
@@ -68,12 +68,12 @@ crdt::Result<std::unique_ptr<Checkpointer>> Checkpointer::Start(Db& writer, cons
   return c;
 }
 
-Checkpointer::Checkpointer(Db& writer, std::unique_ptr<Db> background, int pages, int restore_pages, bool sync)
+Checkpointer::Checkpointer(Db& writer, std::unique_ptr<Db> background, int pages, int restore_pages, Sync sync)
     : writer_(writer),
       background_(std::move(background)),
       pages_(pages),
       restore_pages_(restore_pages),
-      sync_(sync) {}
+      sync_(sync != Sync::kOff) {}
 
 Checkpointer::~Checkpointer() { Stop(); }
 

@@ -11,10 +11,11 @@
 //      kFewFrames and still shrinks by a quarter from pass to pass, so that little is left
 //      for step 2; under a write load heavier than the disk copies, the passes stop when
 //      the WAL reaches kMaxPages x `pages`, and step 2 bounds it at the price of a longer
-//      pause. With durability on, a pass syncs the database file every 512 KB it writes
-//      (wal_vfs.h: else the writer's next commit waits for the flush of the whole pass) and
-//      once more at its end (SQLite only does after a pass that reached the end of the WAL,
-//      rare under writes: the catch-up's fsync would flush every pass's pages);
+//      pause. With durability full, a pass syncs the database file every 512 KB it writes
+//      (wal_vfs.h: else the writer's next commit waits for the flush of the whole pass);
+//      with full or normal, once more at its end (SQLite only does after a pass that
+//      reached the end of the WAL, rare under writes: the catch-up's fsync would flush
+//      every pass's pages);
 //   2. then the writer, between two transactions, copies what is left (the frames committed
 //      during the last pass) and starts the WAL over (SQLITE_CHECKPOINT_RESTART), waiting at
 //      most kRestartWait for readers still on the old frames (RESTART makes the writer's
@@ -75,11 +76,17 @@ class Checkpointer {
     int64_t wal_frames = 0;          // frames in the WAL after the newest commit
   };
 
+  // What the background connection syncs: nothing (durability off: synchronous=OFF), the
+  // database file after each pass (commits that do not fsync: durability normal), or also
+  // every 512 KB during a pass (commits that fsync and would wait behind a long flush:
+  // durability full).
+  enum class Sync { kOff, kAfterPasses, kPaced };
+
   // Takes over the checkpoints of `writer` (a connection to `path` in WAL mode) until Stop:
-  // opens the background connection (synchronous FULL when `sync`, else OFF) and starts its
-  // thread. An error (the connection or the thread) leaves the writer as it was.
+  // opens the background connection and starts its thread. An error (the connection or the
+  // thread) leaves the writer as it was.
   static crdt::Result<std::unique_ptr<Checkpointer>> Start(Db& writer, const std::string& path, int pages,
-                                                           bool sync);
+                                                           Sync sync);
   ~Checkpointer();
   Checkpointer(const Checkpointer&) = delete;
   Checkpointer& operator=(const Checkpointer&) = delete;
@@ -93,7 +100,7 @@ class Checkpointer {
   Stats stats() const;
 
  private:
-  Checkpointer(Db& writer, std::unique_ptr<Db> background, int pages, int restore_pages, bool sync);
+  Checkpointer(Db& writer, std::unique_ptr<Db> background, int pages, int restore_pages, Sync sync);
   static int OnCommit(void* self, sqlite3* db, const char* name, int frames);
   void Run();
 
@@ -105,8 +112,7 @@ class Checkpointer {
   std::unique_ptr<Db> background_;
   const int pages_;
   const int restore_pages_;               // the writer's automatic checkpoint before Start
-  const bool sync_;  // durability on: the background connection paces its writes with syncs and
-                     // fsyncs the database file after each pass
+  const bool sync_;  // fsync the database file after each pass (kAfterPasses or kPaced)
   std::atomic<int> phase_{kIdle};
   // Writer thread only: waits in a row that did not see the readers go, and when the next
   // catch-up may wait for them again.
