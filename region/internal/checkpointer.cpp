@@ -115,6 +115,7 @@ void Checkpointer::Run() {
     phase_.store(kRunning);
     bool ok = false;
     int64_t left_before = INT64_MAX;
+    int stalls = 0;
     while (true) {
       int log = 0, copied = 0;
       const int rc =
@@ -152,7 +153,11 @@ void Checkpointer::Run() {
       // while that is still shrinking well, so that the writer's catch-up is short.
       const int64_t frames = frames_.load(std::memory_order_relaxed);
       const int64_t left = frames - copied;
-      if (left <= kFewFrames || left > left_before - left_before / 4 || frames >= kMaxPages * pages_) break;
+      if (left <= kFewFrames || frames >= kMaxPages * pages_) break;
+      // One pass that shrank the rest by less than a quarter may be a slow flush; two in a
+      // row, and the passes are no longer gaining on the writer.
+      stalls = left > left_before - left_before / 4 ? stalls + 1 : 0;
+      if (stalls == 2) break;
       left_before = left;
       std::lock_guard lock(mu_);
       if (stopping_) break;

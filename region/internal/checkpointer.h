@@ -8,10 +8,11 @@
 //   1. after a commit that leaves `pages` or more in the WAL, a background connection runs
 //      PASSIVE checkpoints, which never block the writer: one, then more while what the
 //      writer committed during the previous one (left for the next) is more than
-//      kFewFrames and still shrinks by a quarter from pass to pass, so that little is left
-//      for step 2; under a write load heavier than the disk copies, the passes stop when
-//      the WAL reaches kMaxPages x `pages`, and step 2 bounds it at the price of a longer
-//      pause. With durability full, a pass syncs the database file every 512 KB it writes
+//      kFewFrames and still shrinks by a quarter from pass to pass (one pass that does not
+//      may be a slow flush: two in a row end the round), so that little is left for step
+//      2; under a write load heavier than the disk copies, the passes stop when the WAL
+//      reaches kMaxPages x `pages`, and step 2 bounds it at the price of a longer pause.
+//      With durability full, a pass syncs the database file every 512 KB it writes
 //      (wal_vfs.h: else the writer's next commit waits for the flush of the whole pass);
 //      with full or normal, once more at its end (SQLite only does after a pass that
 //      reached the end of the WAL, rare under writes: the catch-up's fsync would flush
