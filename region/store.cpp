@@ -138,7 +138,9 @@ Result<std::vector<Change>> ReadChanges(Stmt& s) {
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path, bool writer, Durability durability) {
   // The writer's WAL appends are coalesced into one write per commit (see wal_vfs.h).
-  auto db = Db::Open(path, writer ? internal::CoalescingWalVfsName() : nullptr);
+  // Readers through a pass-through shim: a failed fsync of the database file (their
+  // checkpoint when the last connection closes) stops the process too (wal_vfs.h).
+  auto db = Db::Open(path, writer ? internal::CoalescingWalVfsName() : internal::CheckedSyncVfsName());
   if (!db.ok()) return db.status();
   std::unique_ptr<Store> store(new Store(std::move(db).value()));
   store->path_ = path;

@@ -37,8 +37,9 @@ int WaitUntil(void* deadline, int) {
 
 crdt::Result<std::unique_ptr<Checkpointer>> Checkpointer::Start(Db& writer, const std::string& path, int pages,
                                                                  Sync sync) {
-  // With kPaced, its writes to the database file are paced with syncs (wal_vfs.h).
-  auto background = Db::Open(path, sync == Sync::kPaced ? PacedSyncVfsName() : nullptr);
+  // With kPaced, its writes to the database file are paced with syncs (wal_vfs.h); with
+  // either, a failed fsync of the database file stops the process.
+  auto background = Db::Open(path, sync == Sync::kPaced ? PacedSyncVfsName() : CheckedSyncVfsName());
   if (!background.ok()) return background.status();
   // A connection that has not read the schema yet does not know the database is in WAL
   // mode: its checkpoints would do nothing (and say SQLITE_OK).
@@ -144,8 +145,8 @@ void Checkpointer::Run() {
       background_frames_.fetch_add(static_cast<uint64_t>(std::max(copied, 0)), std::memory_order_relaxed);
       background_passes_.fetch_add(1, std::memory_order_release);
       if (!synced) {
-        // The database file could not be found on the connection (not a failed fsync):
-        // the catch-up's checkpoint fsyncs what is left.
+        // The database file could not be found on the connection (a failed fsync stops the
+        // process in the VFS, wal_vfs.h): the catch-up's checkpoint fsyncs what is left.
         failed_.fetch_add(1, std::memory_order_relaxed);
         break;
       }
@@ -156,9 +157,11 @@ void Checkpointer::Run() {
       if (left <= kFewFrames || frames >= kMaxPages * pages_) break;
       // One pass that shrank the rest by less than a quarter may be a slow flush; two in a
       // row, and the passes are no longer gaining on the writer.
+      // Measured against the rest before a stall, so that a pass that only gets back there
+      // is no progress.
       stalls = left > left_before - left_before / 4 ? stalls + 1 : 0;
       if (stalls == 2) break;
-      left_before = left;
+      if (stalls == 0) left_before = left;
       std::lock_guard lock(mu_);
       if (stopping_) break;
     }

@@ -46,7 +46,8 @@ struct ShimFile {
   sqlite3_int64 unsynced;
   sqlite3_int64 sync_every;
   uint64_t paced_syncs;
-  bool main_db;  // a main database file (SQLITE_OPEN_MAIN_DB)
+  bool main_db;       // a main database file (SQLITE_OPEN_MAIN_DB)
+  const char* name;   // the file's path as SQLite gave it (valid until xClose), or nullptr
 };
 
 // Database files by path, so that a WAL file finds its database file when it opens (SQLite
@@ -57,6 +58,7 @@ std::map<std::string, ShimFile*>* g_registry = nullptr;
 sqlite3_vfs* g_real_vfs = nullptr;
 sqlite3_vfs g_vfs;
 sqlite3_vfs g_paced_vfs;
+sqlite3_vfs g_checked_vfs;
 sqlite3_io_methods g_methods;
 
 sqlite3_file* Real(sqlite3_file* f) { return reinterpret_cast<ShimFile*>(f)->real; }
@@ -70,10 +72,13 @@ sqlite3_file* Real(sqlite3_file* f) { return reinterpret_cast<ShimFile*>(f)->rea
 int SyncDatabaseOrDie(ShimFile* s, int flags) {
   const int rc = s->real->pMethods->xSync(s->real, flags);
   if (rc != SQLITE_OK) {
+    int error = 0;
+    s->real->pMethods->xFileControl(s->real, SQLITE_FCNTL_LAST_ERRNO, &error);
     std::fprintf(stderr,
-                 "meridian: fatal: fsync of the database file failed (SQLite error %d); stopping so that a restart "
-                 "recovers the pages from the WAL\n",
-                 rc);
+                 "meridian: fatal: fsync of the database file %s failed (%s, errno %d: %s). Stopping so that "
+                 "nothing is lost: at the next start SQLite recovers from its log the pages this fsync may not "
+                 "have written. Check the disk (dmesg); do not delete the -wal or -shm files.\n",
+                 s->name ? s->name : "?", sqlite3_errstr(rc), error, std::strerror(error));
     std::abort();
   }
   return rc;
@@ -220,10 +225,15 @@ int OpenReal(sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) 
   s->sync_every = 0;
   s->paced_syncs = 0;
   s->main_db = (flags & SQLITE_OPEN_MAIN_DB) != 0;
+  s->name = name;
   s->base.pMethods = nullptr;
   const int rc = g_real_vfs->xOpen(g_real_vfs, name, s->real, flags, out_flags);
   if (rc == SQLITE_OK) s->base.pMethods = &g_methods;
   return rc;
+}
+
+int OpenChecked(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
+  return OpenReal(name, f, flags, out_flags);
 }
 
 int OpenPaced(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
@@ -297,8 +307,12 @@ void Register() {
   g_paced_vfs = g_vfs;
   g_paced_vfs.zName = "meridian-paced";
   g_paced_vfs.xOpen = OpenPaced;
+  g_checked_vfs = g_vfs;
+  g_checked_vfs.zName = "meridian-checked";
+  g_checked_vfs.xOpen = OpenChecked;
   sqlite3_vfs_register(&g_vfs, /*makeDflt=*/0);
   sqlite3_vfs_register(&g_paced_vfs, /*makeDflt=*/0);
+  sqlite3_vfs_register(&g_checked_vfs, /*makeDflt=*/0);
 }
 
 std::once_flag g_once;
@@ -313,6 +327,11 @@ const char* CoalescingWalVfsName() {
 const char* PacedSyncVfsName() {
   std::call_once(g_once, Register);
   return g_paced_vfs.zName;
+}
+
+const char* CheckedSyncVfsName() {
+  std::call_once(g_once, Register);
+  return g_checked_vfs.zName;
 }
 
 uint64_t PacedSyncs(sqlite3* db) {

@@ -1,5 +1,7 @@
-// SQLite VFS shims: one coalesces the writer's WAL appends into one write per commit, the
-// other paces the checkpointer's writes to the database file with syncs.
+// SQLite VFS shims: one coalesces the writer's WAL appends into one write per commit, one
+// paces the checkpointer's writes to the database file with syncs, and one only passes
+// through (for the other connections); all three stop the process on a failed fsync of the
+// database file (below).
 //
 // Coalescing (CoalescingWalVfsName). SQLite writes each WAL frame with two pwrite calls (a
 // 24-byte header, then the page), so a group commit of 50 documents issues over 100 system
@@ -26,7 +28,7 @@
 // much smaller steps made them too slow to keep up under a heavy write load. Other files
 // pass straight through.
 //
-// Both shims end the process when an fsync of a database file fails (a checkpoint's): after
+// All three end the process when an fsync of a database file fails (a checkpoint's): after
 // a failed fsync Linux may drop the unwritten pages and report the error only once, while
 // SQLite may already count them as copied out of the WAL; a later fsync that succeeds would
 // let the WAL start over without them. The WAL still holds them, and a restart's recovery
@@ -39,9 +41,10 @@ struct sqlite3;
 
 namespace region::internal {
 
-// Register both VFSs (idempotent, thread-safe) and return the name of one for sqlite3_open_v2.
+// Register the VFSs (idempotent, thread-safe) and return the name of one for sqlite3_open_v2.
 const char* CoalescingWalVfsName();
 const char* PacedSyncVfsName();
+const char* CheckedSyncVfsName();  // pass-through, but for the stop on a failed fsync
 // The syncs the pacing made for the database file of `db` (a connection opened through
 // PacedSyncVfsName; 0 for others). Call on the thread that uses `db`.
 uint64_t PacedSyncs(sqlite3* db);

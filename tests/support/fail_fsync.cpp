@@ -1,6 +1,8 @@
 // Test support, loaded with LD_PRELOAD into a meridian process: fsync and fdatasync of a
 // file whose path ends with $MERIDIAN_FAIL_FSYNC_SUFFIX fail with EIO, from the call after
-// the first $MERIDIAN_FAIL_FSYNC_AFTER (default 0) such calls on. Other calls go to libc.
+// the first $MERIDIAN_FAIL_FSYNC_AFTER (default 0) such calls on, $MERIDIAN_FAIL_FSYNC_TIMES
+// times (default: every call; 1 is what Linux does, reporting a writeback error once).
+// Other calls go to libc. The pages stay in the page cache: no data is really lost.
 #include <dlfcn.h>
 #include <errno.h>
 #include <unistd.h>
@@ -27,10 +29,17 @@ bool PathEndsWithSuffix(int fd) {
 
 std::atomic<long> g_matching_calls{0};
 
+long EnvLong(const char* name, long otherwise) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::atol(v) : otherwise;
+}
+
 bool ShouldFail(int fd) {
   if (!PathEndsWithSuffix(fd)) return false;
-  const char* after = std::getenv("MERIDIAN_FAIL_FSYNC_AFTER");
-  return g_matching_calls.fetch_add(1) >= (after != nullptr ? std::atol(after) : 0);
+  const long call = g_matching_calls.fetch_add(1);
+  const long after = EnvLong("MERIDIAN_FAIL_FSYNC_AFTER", 0);
+  const long times = EnvLong("MERIDIAN_FAIL_FSYNC_TIMES", -1);
+  return call >= after && (times < 0 || call < after + times);
 }
 
 using SyncFn = int (*)(int);
