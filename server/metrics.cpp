@@ -33,10 +33,21 @@ std::string Num(double v) {
   return buf;
 }
 
+void RenderHeader(std::string& out, const std::string& name, const char* type, const std::string& help) {
+  out += "# HELP " + name + " " + help + "\n";
+  out += "# TYPE " + name + " " + type + "\n";
+}
+
+// A metric with one unlabelled value.
+void RenderOne(std::string& out, const std::string& name, const char* type, const std::string& help,
+               const std::string& value) {
+  RenderHeader(out, name, type, help);
+  out += name + " " + value + "\n";
+}
+
 void RenderSeconds(std::string& out, const std::string& name, const std::string& help,
                    const region::SecondsHistogram& h) {
-  out += "# HELP " + name + " " + help + "\n";
-  out += "# TYPE " + name + " histogram\n";
+  RenderHeader(out, name, "histogram", help);
   for (int i = 0; i < region::SecondsHistogram::kCount; ++i) {
     out += name + "_bucket{le=\"" + Num(region::SecondsHistogram::kBounds[i]) + "\"} " + std::to_string(h.le[i]) +
            "\n";
@@ -49,8 +60,7 @@ void RenderSeconds(std::string& out, const std::string& name, const std::string&
 
 std::string Metrics::Render(const region::NodeStats& node, const region::ClusterInfo& cluster) const {
   std::string out;
-  out += "# HELP meridian_http_requests_total HTTP requests by route, method and status.\n";
-  out += "# TYPE meridian_http_requests_total counter\n";
+  RenderHeader(out, "meridian_http_requests_total", "counter", "HTTP requests by route, method and status.");
   {
     std::lock_guard lock(mu_);
     for (const auto& [k, n] : requests_) {
@@ -59,8 +69,7 @@ std::string Metrics::Render(const region::NodeStats& node, const region::Cluster
              method + "\",code=\"" + std::to_string(status) + "\"} " + std::to_string(n) + "\n";
     }
   }
-  out += "# HELP meridian_http_request_duration_seconds HTTP request latency by route.\n";
-  out += "# TYPE meridian_http_request_duration_seconds histogram\n";
+  RenderHeader(out, "meridian_http_request_duration_seconds", "histogram", "HTTP request latency by route.");
   for (size_t r = 0; r < names_.size(); ++r) {
     const Histogram& h = *latency_[r];
     const uint64_t count = h.count.load();
@@ -78,8 +87,7 @@ std::string Metrics::Render(const region::NodeStats& node, const region::Cluster
   }
 
   const region::WriterStats& w = node.writer;
-  out += "# HELP meridian_commit_batch_size Writes per group-commit transaction.\n";
-  out += "# TYPE meridian_commit_batch_size histogram\n";
+  RenderHeader(out, "meridian_commit_batch_size", "histogram", "Writes per group-commit transaction.");
   for (int i = 0; i < region::WriterStats::kBuckets; ++i) {
     out += "meridian_commit_batch_size_bucket{le=\"" + std::to_string(region::WriterStats::kBatchBuckets[i]) +
            "\"} " + std::to_string(w.batch_le[i]) + "\n";
@@ -90,56 +98,44 @@ std::string Metrics::Render(const region::NodeStats& node, const region::Cluster
   RenderSeconds(out, "meridian_commit_duration_seconds",
                 "Time of a group-commit transaction, BEGIN to the end of COMMIT (the fsync included).",
                 w.commit_seconds);
-  out += "# HELP meridian_wal_checkpoints_total WAL checkpoints: passes by the background connection, and the "
-         "writer's catch-ups after them.\n";
-  out += "# TYPE meridian_wal_checkpoints_total counter\n";
+  RenderHeader(out, "meridian_wal_checkpoints_total", "counter",
+               "WAL checkpoints: passes by the background connection, and the writer's catch-ups after them.");
   out += "meridian_wal_checkpoints_total{kind=\"background\"} " + std::to_string(w.checkpoints_background) + "\n";
   out += "meridian_wal_checkpoints_total{kind=\"catch_up\"} " + std::to_string(w.checkpoints_catch_up) + "\n";
-  out += "# HELP meridian_wal_background_syncs_total fsyncs of the database file by the background connection "
-         "(durability full: every 512 KB a pass writes and after each pass; normal: after each pass).\n";
-  out += "# TYPE meridian_wal_background_syncs_total counter\n";
-  out += "meridian_wal_background_syncs_total " + std::to_string(w.checkpoint_background_syncs) + "\n";
-  out += "# HELP meridian_wal_restarts_total Catch-ups that started the WAL over from its beginning.\n";
-  out += "# TYPE meridian_wal_restarts_total counter\n";
-  out += "meridian_wal_restarts_total " + std::to_string(w.wal_restarts) + "\n";
+  RenderOne(out, "meridian_wal_background_syncs_total", "counter",
+            "fsyncs of the database file by the background connection "
+            "(durability full: every 512 KB a pass writes and after each pass; normal: after each pass).",
+            std::to_string(w.checkpoint_background_syncs));
+  RenderOne(out, "meridian_wal_restarts_total", "counter", "Catch-ups that started the WAL over from its beginning.",
+            std::to_string(w.wal_restarts));
   RenderSeconds(out, "meridian_wal_catch_up_duration_seconds",
                 "Writer time in checkpoint catch-ups between two transactions (no commit runs meanwhile).",
                 w.catch_up_seconds);
-  out += "# HELP meridian_wal_checkpoint_failures_total WAL checkpoints that returned an error (retried later).\n";
-  out += "# TYPE meridian_wal_checkpoint_failures_total counter\n";
-  out += "meridian_wal_checkpoint_failures_total " + std::to_string(w.checkpoints_failed) + "\n";
-  out += "# HELP meridian_wal_frames Pages in the write-ahead log after the newest commit.\n";
-  out += "# TYPE meridian_wal_frames gauge\n";
-  out += "meridian_wal_frames " + std::to_string(w.wal_frames) + "\n";
-  out += "# HELP meridian_commit_failures_total Group-commit transactions rolled back.\n";
-  out += "# TYPE meridian_commit_failures_total counter\n";
-  out += "meridian_commit_failures_total " + std::to_string(w.failed_batches) + "\n";
+  RenderOne(out, "meridian_wal_checkpoint_failures_total", "counter",
+            "WAL checkpoints that returned an error (retried later).",
+            std::to_string(w.checkpoints_failed));
+  RenderOne(out, "meridian_wal_frames", "gauge", "Pages in the write-ahead log after the newest commit.",
+            std::to_string(w.wal_frames));
+  RenderOne(out, "meridian_commit_failures_total", "counter", "Group-commit transactions rolled back.",
+            std::to_string(w.failed_batches));
 
-  out += "# HELP meridian_documents Live documents in this region.\n";
-  out += "# TYPE meridian_documents gauge\n";
-  out += "meridian_documents " + std::to_string(node.live_docs) + "\n";
-  out += "# HELP meridian_change_log_position Position of the newest change in this region's log.\n";
-  out += "# TYPE meridian_change_log_position gauge\n";
-  out += "meridian_change_log_position " + std::to_string(node.last_lsn) + "\n";
-  out += "# HELP meridian_hlc_wall_ms Wall part of this region's hybrid logical clock.\n";
-  out += "# TYPE meridian_hlc_wall_ms gauge\n";
-  out += "meridian_hlc_wall_ms " + std::to_string(node.hlc.wall_ms()) + "\n";
-  out += "# HELP meridian_hlc_logical Logical part of this region's hybrid logical clock.\n";
-  out += "# TYPE meridian_hlc_logical gauge\n";
-  out += "meridian_hlc_logical " + std::to_string(node.hlc.logical()) + "\n";
-  out += "# HELP meridian_conflicts_total Conflicts recorded in this region's conflict log.\n";
-  out += "# TYPE meridian_conflicts_total counter\n";
-  out += "meridian_conflicts_total " + std::to_string(node.conflicts) + "\n";
-  out += "# HELP meridian_text_tombstones_collected_total Deleted characters dropped from texts once causally "
-         "stable, since start.\n";
-  out += "# TYPE meridian_text_tombstones_collected_total counter\n";
-  out += "meridian_text_tombstones_collected_total " + std::to_string(node.text_tombstones_collected) + "\n";
-  out += "# HELP meridian_crdt_deleted_documents Rows kept for deleted crdt documents (purged once stable).\n";
-  out += "# TYPE meridian_crdt_deleted_documents gauge\n";
-  out += "meridian_crdt_deleted_documents " + std::to_string(node.empty_crdt_docs) + "\n";
-  out += "# HELP meridian_refusing_writes 1 while this region's clock is ahead of a majority of peers.\n";
-  out += "# TYPE meridian_refusing_writes gauge\n";
-  out += std::string("meridian_refusing_writes ") + (cluster.refusing_writes ? "1" : "0") + "\n";
+  RenderOne(out, "meridian_documents", "gauge", "Live documents in this region.", std::to_string(node.live_docs));
+  RenderOne(out, "meridian_change_log_position", "gauge", "Position of the newest change in this region's log.",
+            std::to_string(node.last_lsn));
+  RenderOne(out, "meridian_hlc_wall_ms", "gauge", "Wall part of this region's hybrid logical clock.",
+            std::to_string(node.hlc.wall_ms()));
+  RenderOne(out, "meridian_hlc_logical", "gauge", "Logical part of this region's hybrid logical clock.",
+            std::to_string(node.hlc.logical()));
+  RenderOne(out, "meridian_conflicts_total", "counter", "Conflicts recorded in this region's conflict log.",
+            std::to_string(node.conflicts));
+  RenderOne(out, "meridian_text_tombstones_collected_total", "counter",
+            "Deleted characters dropped from texts once causally stable, since start.",
+            std::to_string(node.text_tombstones_collected));
+  RenderOne(out, "meridian_crdt_deleted_documents", "gauge",
+            "Rows kept for deleted crdt documents (purged once stable).",
+            std::to_string(node.empty_crdt_docs));
+  RenderOne(out, "meridian_refusing_writes", "gauge", "1 while this region's clock is ahead of a majority of peers.",
+            cluster.refusing_writes ? "1" : "0");
   struct PeerGauge {
     const char* name;
     const char* help;
@@ -162,12 +158,10 @@ std::string Metrics::Render(const region::NodeStats& node, const region::Cluster
        [](const region::PeerStatus& p) { return std::to_string(p.changes_applied); }},
   };
   for (const auto& g : gauges) {
-    out += std::string("# HELP ") + g.name + " " + g.help + "\n";
-    out += std::string("# TYPE ") + g.name + (std::string(g.name).find("_total") != std::string::npos ? " counter\n" : " gauge\n");
+    RenderHeader(out, g.name, std::string(g.name).find("_total") != std::string::npos ? "counter" : "gauge", g.help);
     for (const auto& p : cluster.peers) out += std::string(g.name) + "{peer=\"" + p.id.str() + "\"} " + g.value(p) + "\n";
   }
-  out += "# HELP meridian_applied_seq Highest contiguous change seq applied, per origin region.\n";
-  out += "# TYPE meridian_applied_seq gauge\n";
+  RenderHeader(out, "meridian_applied_seq", "gauge", "Highest contiguous change seq applied, per origin region.");
   for (const auto& [origin, seq] : node.applied.entries()) {
     out += "meridian_applied_seq{origin=\"" + origin.str() + "\"} " + std::to_string(seq) + "\n";
   }
