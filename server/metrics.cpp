@@ -159,7 +159,9 @@ std::string Metrics::Render(const region::NodeStats& node, const region::Cluster
   };
   for (const auto& g : gauges) {
     RenderHeader(out, g.name, std::string(g.name).find("_total") != std::string::npos ? "counter" : "gauge", g.help);
-    for (const auto& p : cluster.peers) out += std::string(g.name) + "{peer=\"" + p.id.str() + "\"} " + g.value(p) + "\n";
+    for (const auto& p : cluster.peers) {
+      out += std::string(g.name) + "{peer=\"" + p.id.str() + "\"} " + g.value(p) + "\n";
+    }
   }
   RenderHeader(out, "meridian_applied_seq", "gauge", "Highest contiguous change seq applied, per origin region.");
   for (const auto& [origin, seq] : node.applied.entries()) {

@@ -17,15 +17,6 @@ namespace {
 // it would mean a transaction or statement of their own left open, a bug to count.
 bool Busy(int rc) { return (rc & 0xff) == SQLITE_BUSY; }
 
-// fsyncs the database file of `db` the way SQLite does (its VFS's xSync).
-int SyncDatabaseFile(sqlite3* db) {
-  sqlite3_file* file = nullptr;
-  const int rc = sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &file);
-  if (rc != SQLITE_OK) return rc;
-  if (file == nullptr || file->pMethods == nullptr) return SQLITE_MISUSE;
-  return file->pMethods->xSync(file, SQLITE_SYNC_NORMAL);
-}
-
 // The writer's busy handler during a catch-up: retries every 100 us until the deadline.
 int WaitUntil(void* deadline, int) {
   if (std::chrono::steady_clock::now() >= *static_cast<std::chrono::steady_clock::time_point*>(deadline)) return 0;
@@ -43,7 +34,8 @@ crdt::Result<std::unique_ptr<Checkpointer>> Checkpointer::Start(Db& writer, cons
   if (!background.ok()) return background.status();
   // A connection that has not read the schema yet does not know the database is in WAL
   // mode: its checkpoints would do nothing (and say SQLITE_OK).
-  MERIDIAN_RETURN_IF_ERROR((*background)->Exec(sync != Sync::kOff ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=OFF;"));
+  MERIDIAN_RETURN_IF_ERROR(
+      (*background)->Exec(sync != Sync::kOff ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=OFF;"));
   MERIDIAN_RETURN_IF_ERROR((*background)->Exec("SELECT 1 FROM sqlite_schema LIMIT 1;"));
   // The writer's automatic checkpoint, to give back at Stop.
   int restore = 1000;
@@ -156,9 +148,8 @@ void Checkpointer::Run() {
       const int64_t left = frames - copied;
       if (left <= kFewFrames || frames >= kMaxPages * pages_) break;
       // One pass that shrank the rest by less than a quarter may be a slow flush; two in a
-      // row, and the passes are no longer gaining on the writer.
-      // Measured against the rest before a stall, so that a pass that only gets back there
-      // is no progress.
+      // row, and the passes are no longer gaining on the writer. Measured against the rest
+      // before a stall, so that a pass that only gets back there is no progress.
       stalls = left > left_before - left_before / 4 ? stalls + 1 : 0;
       if (stalls == 2) break;
       if (stalls == 0) left_before = left;
@@ -214,7 +205,8 @@ Checkpointer::Stats Checkpointer::stats() const {
   Stats s;
   s.background = background_passes_.load(std::memory_order_acquire);
   s.background_frames = background_frames_.load(std::memory_order_relaxed);
-  s.background_syncs = background_syncs_.load(std::memory_order_relaxed) + paced_syncs_.load(std::memory_order_relaxed);
+  s.background_syncs =
+      background_syncs_.load(std::memory_order_relaxed) + paced_syncs_.load(std::memory_order_relaxed);
   s.catch_up = catch_up_.load(std::memory_order_relaxed);
   s.restarts = restarts_.load(std::memory_order_relaxed);
   s.failed = failed_.load(std::memory_order_relaxed);

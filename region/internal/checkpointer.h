@@ -121,7 +121,8 @@ class Checkpointer {
   int stuck_at_ = -1;  // the frame the copy stopped at after the last wait that missed
   std::chrono::steady_clock::time_point next_patient_try_{};
   std::atomic<int64_t> frames_{0};
-  std::atomic<uint64_t> background_passes_{0}, background_frames_{0}, background_syncs_{0}, paced_syncs_{0}, catch_up_{0}, restarts_{0}, failed_{0};
+  std::atomic<uint64_t> background_passes_{0}, background_frames_{0}, background_syncs_{0}, paced_syncs_{0};
+  std::atomic<uint64_t> catch_up_{0}, restarts_{0}, failed_{0};
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;

@@ -334,13 +334,22 @@ const char* CheckedSyncVfsName() {
   return g_checked_vfs.zName;
 }
 
-uint64_t PacedSyncs(sqlite3* db) {
+namespace {
+sqlite3_file* DatabaseFile(sqlite3* db) {
   sqlite3_file* f = nullptr;
-  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK || f == nullptr ||
-      f->pMethods != &g_methods) {
-    return 0;
-  }
-  return reinterpret_cast<ShimFile*>(f)->paced_syncs;
+  if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK) return nullptr;
+  return f != nullptr && f->pMethods != nullptr ? f : nullptr;
+}
+}  // namespace
+
+int SyncDatabaseFile(sqlite3* db) {
+  sqlite3_file* f = DatabaseFile(db);
+  return f != nullptr ? f->pMethods->xSync(f, SQLITE_SYNC_NORMAL) : SQLITE_MISUSE;
+}
+
+uint64_t PacedSyncs(sqlite3* db) {
+  sqlite3_file* f = DatabaseFile(db);
+  return f != nullptr && f->pMethods == &g_methods ? reinterpret_cast<ShimFile*>(f)->paced_syncs : 0;
 }
 
 }  // namespace region::internal

@@ -45,6 +45,9 @@ namespace region::internal {
 const char* CoalescingWalVfsName();
 const char* PacedSyncVfsName();
 const char* CheckedSyncVfsName();  // pass-through, but for the stop on a failed fsync
+// fsyncs the database file of `db` through its VFS, as SQLite does (SQLITE_SYNC_NORMAL);
+// SQLITE_MISUSE when the connection has no database file.
+int SyncDatabaseFile(sqlite3* db);
 // The syncs the pacing made for the database file of `db` (a connection opened through
 // PacedSyncVfsName; 0 for others). Call on the thread that uses `db`.
 uint64_t PacedSyncs(sqlite3* db);
