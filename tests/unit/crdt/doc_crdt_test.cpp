@@ -26,6 +26,7 @@ RegionId R(const char* id) { return *RegionId::Parse(id); }
 // A replica of one document: resolves client operations at its origin, applies
 // operations from others in causal order.
 struct Replica {
+  Replica(RegionId region) : id(std::move(region)) {}  // implicit: the tests list {R("a")}, ...
   RegionId id;
   DocCrdt doc;
   VersionVector seen;  // dots applied
