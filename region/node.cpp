@@ -6,6 +6,7 @@
 
 #include "conflict/merge.h"
 #include "crdt/utf8.h"
+#include "region/internal/dir_lock.h"
 #include "region/internal/read_pool.h"
 #include "region/replicator.h"
 
@@ -78,6 +79,9 @@ Status Node::Init() {
   if (ec) {
     return Status::Internal("cannot create data directory " + options_.data_dir + ": " + ec.message());
   }
+  auto locked = internal::DirLock::Acquire(options_.data_dir);
+  if (!locked.ok()) return locked.status();
+  dir_lock_ = std::move(locked).value();
   const std::string path = (std::filesystem::path(options_.data_dir) / "meridian.db").string();
   auto opened = Store::Open(path, /*writer=*/true, options_.durability);
   if (!opened.ok()) return opened.status();

@@ -47,6 +47,7 @@ class DocCrdt;
 
 namespace region {
 namespace internal {
+class DirLock;
 class ReadPool;
 }  // namespace internal
 class Replicator;
@@ -289,6 +290,7 @@ class Node {
   void OnCommit(const TxnState& state);
 
   NodeOptions options_;
+  std::unique_ptr<internal::DirLock> dir_lock_;  // first in, last out: held until all else closed
   SystemClock system_clock_;
   std::unique_ptr<conflict::Registry> builtin_registry_;
   const conflict::Registry* registry_ = nullptr;

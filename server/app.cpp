@@ -203,7 +203,10 @@ int MeridianApp::main(const std::vector<std::string>& args) {
 
   Poco::Net::ServerSocket socket;
   try {
-    socket.bind(Poco::Net::SocketAddress(cfg.listen_host, cfg.listen_port), /*reuseAddress=*/true);
+    // SO_REUSEADDR only: POCO's two-argument bind also sets SO_REUSEPORT, with which a second
+    // server on the same port binds too and the kernel splits connections between the two.
+    socket.bind(Poco::Net::SocketAddress(cfg.listen_host, cfg.listen_port), /*reuseAddress=*/true,
+                /*reusePort=*/false);
     socket.listen(1024);
   } catch (const Poco::Exception& e) {
     std::cerr << "meridian: cannot listen on " << cfg.listen_host << ":" << cfg.listen_port << ": "

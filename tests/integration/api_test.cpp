@@ -190,6 +190,37 @@ BOOST_AUTO_TEST_CASE(sigterm_drains_and_data_survives_restart) {
   BOOST_TEST(Json(next)["seq"] == 51);
 }
 
+// Both would otherwise start: POCO's bind set SO_REUSEPORT, so a second server on a taken port
+// shared it (the kernel splitting connections between two databases), and nothing stopped two
+// processes from writing one data directory with their own sequence numbers.
+BOOST_AUTO_TEST_CASE(a_second_server_on_a_taken_port_or_data_dir_is_refused_and_the_first_serves_on) {
+  Server s;
+  BOOST_TEST_REQUIRE(s.http().Put("/v1/collections/d/docs/first", "{\"n\":1}").status == 201);
+  const Poco::URI url(s.proc->url());
+  testsupport::TempDir other;
+  auto refused = [&](std::vector<std::string> args) -> std::string {
+    try {
+      auto second = testsupport::ServerProcess::Start(std::move(args), other.Sub("second"), std::chrono::seconds(20));
+      return "";  // it started: the test fails below
+    } catch (const std::runtime_error& e) {
+      return e.what();
+    }
+  };
+  const std::string port_taken = refused({"--region=us-east", "--data-dir=" + other.Sub("data"),
+                                          "--listen=127.0.0.1:" + std::to_string(url.getPort())});
+  BOOST_TEST(port_taken.find("cannot listen on 127.0.0.1:" + std::to_string(url.getPort())) != std::string::npos,
+             "second server on the same port: " << (port_taken.empty() ? "it started" : port_taken));
+  const std::string dir_taken = refused({"--region=us-east", "--data-dir=" + s.dir.Sub("data")});
+  BOOST_TEST(dir_taken.find("is in use by another meridian process (pid " + std::to_string(s.proc->pid()) + ")") !=
+                 std::string::npos,
+             "second server on the same data directory: " << (dir_taken.empty() ? "it started" : dir_taken));
+  // The first one is untouched; once it has stopped, its directory opens again.
+  BOOST_TEST(Json(s.http().Get("/v1/collections/d/docs/first"))["value"]["n"] == 1);
+  BOOST_TEST(s.proc->Terminate() == 0);
+  s.Start();
+  BOOST_TEST(Json(s.http().Get("/v1/collections/d/docs/first"))["value"]["n"] == 1);
+}
+
 BOOST_AUTO_TEST_CASE(sigterm_under_load_answers_what_it_took_and_does_not_wait_for_idle_clients) {
   Server s;
   BOOST_TEST_REQUIRE(s.http().Put("/v1/collections/t", R"({"policy":"crdt","fields":{"body":"text"}})").status == 200);

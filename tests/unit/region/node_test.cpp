@@ -5,6 +5,8 @@
 #include <set>
 #include <thread>
 
+#include <unistd.h>
+
 #include <boost/test/unit_test.hpp>
 
 #include "region/internal/read_pool.h"
@@ -231,6 +233,23 @@ BOOST_AUTO_TEST_CASE(reopening_a_data_dir_as_another_region_is_refused) {
   auto n = Node::Open(o);
   BOOST_TEST(!n.ok());
   BOOST_TEST(n.status().reason() == "region-mismatch");
+}
+
+BOOST_AUTO_TEST_CASE(a_data_dir_is_open_in_one_node_at_a_time) {
+  TempDir dir;
+  {
+    auto first = OpenNode(dir.path());
+    NodeOptions o;
+    o.region = R("us-east");
+    o.data_dir = dir.path();
+    auto second = Node::Open(o);
+    BOOST_TEST_REQUIRE(!second.ok());
+    BOOST_TEST(second.status().reason() == "data-dir-in-use");
+    BOOST_TEST(second.status().message().find("(pid " + std::to_string(::getpid()) + ")") != std::string::npos);
+    BOOST_TEST(first->Put(Req("still-mine", "{}")).ok());  // the refused open changed nothing
+  }
+  auto again = OpenNode(dir.path());  // closed: the directory opens again
+  BOOST_TEST(again->Put(Req("after", "{}")).ok());
 }
 
 BOOST_AUTO_TEST_CASE(group_commit_batches_concurrent_writes_and_acks_each_durably) {
