@@ -33,15 +33,26 @@ for i in "${!regions[@]}"; do
   for j in "${!regions[@]}"; do
     [[ $j == "$i" ]] || args+=(--peer="${regions[$j]}=http://127.0.0.1:${ports[$j]}")
   done
-  "$bin" "${args[@]}" > >(sed -u "s/^/[$r] /") 2> >(sed -u "s/^/[$r] /" >&2) &
+  : > "$data/$r.out"
+  "$bin" "${args[@]}" > >(tee "$data/$r.out" | sed -u "s/^/[$r] /") 2> >(sed -u "s/^/[$r] /" >&2) &
   pids+=($!)
 done
 
-for p in "${ports[@]}"; do
-  for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$p/healthz" >/dev/null 2>&1 && break
+# A region has started when it says it listens (after its bind: a port answering could be
+# another process's). One that exits first, say because its port or data directory is taken
+# by a running quickstart, stops them all.
+for i in "${!regions[@]}"; do
+  r=${regions[$i]}
+  started=0
+  for _ in $(seq 1 300); do
+    if grep -q "listening on" "$data/$r.out"; then started=1; break; fi
+    kill -0 "${pids[$i]}" 2>/dev/null || break
     sleep 0.1
   done
+  if ((!started)); then
+    echo "quickstart: region $r did not start (its message is above); stopping the others" >&2
+    exit 1
+  fi
 done
 cat <<TXT
 
