@@ -10,7 +10,6 @@
 
 namespace region::internal {
 
-using crdt::Result;
 using crdt::Status;
 
 crdt::Result<std::unique_ptr<DirLock>> DirLock::Acquire(const std::string& dir) {

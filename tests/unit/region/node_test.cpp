@@ -41,6 +41,14 @@ std::unique_ptr<Node> OpenNode(const std::string& dir, region::Clock* clock = nu
   return std::move(n).value();
 }
 
+// Node::Open with nothing but a region and a directory, for tests of opens that must fail.
+crdt::Result<std::unique_ptr<Node>> TryOpen(const std::string& dir, const char* region) {
+  NodeOptions o;
+  o.region = R(region);
+  o.data_dir = dir;
+  return Node::Open(o);
+}
+
 WriteRequest Req(const std::string& key, const std::string& body, std::optional<std::string> if_match = {}) {
   return WriteRequest{"things", key, body, std::move(if_match)};
 }
@@ -227,10 +235,7 @@ BOOST_AUTO_TEST_CASE(stamps_stay_increasing_across_clock_step_back_and_restart) 
 BOOST_AUTO_TEST_CASE(reopening_a_data_dir_as_another_region_is_refused) {
   TempDir dir;
   { OpenNode(dir.path()); }
-  NodeOptions o;
-  o.region = R("eu-west");
-  o.data_dir = dir.path();
-  auto n = Node::Open(o);
+  auto n = TryOpen(dir.path(), "eu-west");
   BOOST_TEST(!n.ok());
   BOOST_TEST(n.status().reason() == "region-mismatch");
 }
@@ -239,10 +244,7 @@ BOOST_AUTO_TEST_CASE(a_data_dir_is_open_in_one_node_at_a_time) {
   TempDir dir;
   {
     auto first = OpenNode(dir.path());
-    NodeOptions o;
-    o.region = R("us-east");
-    o.data_dir = dir.path();
-    auto second = Node::Open(o);
+    auto second = TryOpen(dir.path(), "us-east");
     BOOST_TEST_REQUIRE(!second.ok());
     BOOST_TEST(second.status().reason() == "data-dir-in-use");
     BOOST_TEST(second.status().message().find("(pid " + std::to_string(::getpid()) + ")") != std::string::npos);
