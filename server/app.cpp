@@ -220,9 +220,9 @@ int MeridianApp::main(const std::vector<std::string>& args) {
   Poco::Net::HTTPServerParams::Ptr params(new Poco::Net::HTTPServerParams);
   params->setMaxThreads(cfg.http_threads);
   params->setMaxQueued(4096);
-  params->setKeepAlive(true);
-  params->setKeepAliveTimeout(Poco::Timespan(10, 0));
-  params->setMaxKeepAliveRequests(0);  // unlimited
+  // One request per connection: POCO sees only a connection's first request, a WebSocket
+  // upgrade (event_server.cpp), and must never frame a second one.
+  params->setKeepAlive(false);
   params->setServerName("meridian");
   Poco::ThreadPool pool("http", 1, cfg.http_threads + 4);
   auto* sessions = new Poco::Net::TCPServerDispatcher(new Poco::Net::HTTPServerConnectionFactory(params, factory),

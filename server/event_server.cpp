@@ -577,14 +577,20 @@ bool Loop::Peek(const std::shared_ptr<Conn>& conn) {
   if (end == std::string::npos && buf.size() < max_head) return false;  // wait for the rest of the head
   conn->first = false;
   if (end == std::string::npos) return true;
-  // Only the request line matters here.
-  const size_t eol = buf.find("\r\n");
-  const std::string line = buf.substr(0, eol);
-  const size_t sp1 = line.find(' ');
-  const size_t sp2 = sp1 == std::string::npos ? sp1 : line.find(' ', sp1 + 1);
-  if (sp1 == std::string::npos || sp2 == std::string::npos) return true;
-  const Resolved resolved = server->router.Resolve(line.substr(0, sp1), line.substr(sp1 + 1, sp2 - sp1 - 1));
+  // Only a well-formed WebSocket upgrade without a body goes to POCO's server: anything
+  // else is answered here, with this server's framing rules (POCO's are laxer), and POCO
+  // closes a connection after its one request (app.cpp), so no later request on it is
+  // ever framed by POCO.
+  Head head;
+  if (ParseHead(std::string_view(buf).substr(0, end + 4), server->options.max_headers, &head)) return true;
+  const Resolved resolved = server->router.Resolve(head.method, head.target);
   if (resolved.index < 0 || !server->router.route(resolved.index).takeover || !server->handoff) return true;
+  const std::string* upgrade = head.Find("Upgrade");
+  const std::string* connection = head.Find("Connection");
+  if (!upgrade || !HasToken(*upgrade, "websocket") || !connection || !HasToken(*connection, "upgrade") ||
+      head.Find("Content-Length") || head.Find("Transfer-Encoding")) {
+    return true;
+  }
   // Hand the connection over, unread and blocking.
   epoll_ctl(epfd, EPOLL_CTL_DEL, conn->fd, nullptr);
   const int flags = fcntl(conn->fd, F_GETFL);

@@ -224,8 +224,8 @@ BOOST_AUTO_TEST_CASE(a_second_server_on_a_taken_port_or_data_dir_is_refused_and_
 BOOST_AUTO_TEST_CASE(sigterm_under_load_answers_what_it_took_and_does_not_wait_for_idle_clients) {
   Server s;
   BOOST_TEST_REQUIRE(s.http().Put("/v1/collections/t", R"({"policy":"crdt","fields":{"body":"text"}})").status == 200);
-  // A connection POCO serves (its first request is the live endpoint, without an upgrade)
-  // and that its client keeps busy: it must not hold the shutdown up.
+  // A keep-alive connection that its client keeps busy (its first request is the live
+  // endpoint without an upgrade, which once made it POCO's): it must not hold the shutdown up.
   const Poco::URI uri(s.proc->url());
   Poco::Net::StreamSocket busy(Poco::Net::SocketAddress(uri.getHost(), uri.getPort()));
   busy.setReceiveTimeout(Poco::Timespan(5, 0));

@@ -221,6 +221,26 @@ BOOST_AUTO_TEST_CASE(http_framing_pipelining_chunked_continue_and_malformed_requ
   auto reused = h.Get("/v1/collections/t/docs/d/live?agent=web-a", {{"Upgrade", "websocket"}});
   ExpectProblem(reused, 426, "upgrade-required");
   BOOST_TEST(h.Get("/healthz").status == 200);
+
+  // Only a WebSocket upgrade goes to the other parser (POCO's, laxer): a plain first request
+  // for the live endpoint is answered here, and what follows it is framed by this server's
+  // rules. (POCO once took such a connection and stored 7 bytes of a chunked body here.)
+  const std::string live = "GET /v1/collections/t/docs/d/live?agent=web-a HTTP/1.1\r\nHost: x\r\n";
+  const std::string smuggled =
+      "PUT /v1/collections/c/docs/smuggled HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 7\r\nTransfer-Encoding: chunked\r\n\r\n7\r\n{\"a\":1}\r\n0\r\n\r\n";
+  const std::string plain = ExchangeUntilClose(url, live + "\r\n" + smuggled, timeout);
+  BOOST_TEST((Statuses(plain) == std::vector<int>{426, 400}), plain);
+  // An upgrade that POCO refuses (no key) ends its connection: nothing after it is read.
+  const std::string after =
+      "PUT /v1/collections/c/docs/after HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 7\r\n\r\n{\"a\":1}";
+  const std::string refused =
+      ExchangeUntilClose(url, live + "Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n" + after, timeout);
+  BOOST_TEST(Statuses(refused).size() == 1u, refused);
+  BOOST_TEST(refused.find("<timeout>") == std::string::npos, refused);
+  BOOST_TEST(h.Get("/v1/collections/c/docs/smuggled").status == 404);
+  BOOST_TEST(h.Get("/v1/collections/c/docs/after").status == 404);
 }
 
 BOOST_AUTO_TEST_CASE(requests_framed_two_ways_are_refused_and_nothing_stalls) {
