@@ -16,16 +16,17 @@ using crdt::Status;
 using nlohmann::json;
 
 Result<PullResponse> Node::Pull(const crdt::RegionId& puller, const crdt::VersionVector& have, int limit,
-                                int wait_ms, const FloorReport* floor) {
+                                int wait_ms, const FloorReport* floor, const std::atomic<bool>* give_up) {
   {
     std::lock_guard lock(peers_mu_);
     peer_have_[puller] = have;
   }
   if (floor) stability_->OnReport(puller, *floor);
-  return Scan(have, limit, wait_ms);
+  return Scan(have, limit, wait_ms, give_up);
 }
 
-Result<PullResponse> Node::Scan(const crdt::VersionVector& have, int limit, int wait_ms) {
+Result<PullResponse> Node::Scan(const crdt::VersionVector& have, int limit, int wait_ms,
+                                const std::atomic<bool>* give_up) {
   if (limit < 1 || limit > 10000) return Status::InvalidArgument("invalid-limit", "limit must be 1..10000");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(0, wait_ms));
   while (true) {
@@ -82,13 +83,14 @@ Result<PullResponse> Node::Scan(const crdt::VersionVector& have, int limit, int 
         r.more = full && pos < committed.last_lsn;
       }
     }
-    if (!r.changes.empty() || std::chrono::steady_clock::now() >= deadline || draining_) {
+    if (!r.changes.empty() || std::chrono::steady_clock::now() >= deadline || draining_ ||
+        (give_up && give_up->load(std::memory_order_relaxed))) {
       r.now_ms = hlc_->PhysicalMs();
       return r;
     }
     std::unique_lock lock(commit_mu_);
-    commit_cv_.wait_until(lock, deadline,
-                          [&] { return committed_lsn_ > committed.last_lsn || closed_ || draining_; });
+    WaitForCommit(lock, deadline, give_up,
+                  [&] { return committed_lsn_ > committed.last_lsn || closed_ || draining_; });
   }
 }
 

@@ -254,12 +254,23 @@ void Node::OnCommit(const TxnState& state) {
   commit_cv_.notify_all();
 }
 
-Status Node::WaitForSession(const crdt::VersionVector& session, int timeout_ms) {
+void Node::WaitForCommit(std::unique_lock<std::mutex>& lock, std::chrono::steady_clock::time_point until,
+                         const std::atomic<bool>* give_up, const std::function<bool()>& done) {
+  // Nothing signals the condition when the client goes away: look every 100 ms.
+  constexpr auto kGiveUpStep = std::chrono::milliseconds(100);
+  while (!done()) {
+    if (give_up && give_up->load(std::memory_order_relaxed)) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= until) return;
+    commit_cv_.wait_until(lock, give_up ? std::min(until, now + kGiveUpStep) : until);
+  }
+}
+
+Status Node::WaitForSession(const crdt::VersionVector& session, int timeout_ms, const std::atomic<bool>* give_up) {
   std::unique_lock lock(commit_mu_);
-  const bool caught_up = commit_cv_.wait_for(lock, std::chrono::milliseconds(std::max(0, timeout_ms)), [&] {
-    return session.LessOrEqual(committed_applied_) || closed_ || draining_;
-  });
-  if (caught_up && session.LessOrEqual(committed_applied_)) return Status::Ok();
+  WaitForCommit(lock, std::chrono::steady_clock::now() + std::chrono::milliseconds(std::max(0, timeout_ms)), give_up,
+                [&] { return session.LessOrEqual(committed_applied_) || closed_ || draining_; });
+  if (session.LessOrEqual(committed_applied_)) return Status::Ok();
   return Status::Unavailable("session-not-caught-up",
                              "region " + options_.region.str() + " has not yet applied the writes of this session (" +
                                  session.Encode() + "); retry, or read where you wrote");
@@ -337,7 +348,7 @@ Result<ChangePage> Node::LogSince(int64_t since, int limit) {
   return page;
 }
 
-Result<FeedPage> Node::Feed(const std::string& cursor, int limit, int wait_ms) {
+Result<FeedPage> Node::Feed(const std::string& cursor, int limit, int wait_ms, const std::atomic<bool>* give_up) {
   if (limit < 1 || limit > 10000) {
     return Status::InvalidArgument("invalid-limit", "limit must be between 1 and 10000");
   }
@@ -345,7 +356,7 @@ Result<FeedPage> Node::Feed(const std::string& cursor, int limit, int wait_ms) {
   if (!seen.ok()) {
     return Status::InvalidArgument("invalid-cursor", "the cursor is malformed; pass back a 'next' value");
   }
-  auto scanned = Scan(*seen, limit, wait_ms);
+  auto scanned = Scan(*seen, limit, wait_ms, give_up);
   if (!scanned.ok()) return scanned.status();
   FeedPage page;
   crdt::VersionVector next = std::move(seen).value();

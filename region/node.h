@@ -15,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -173,19 +174,24 @@ class Node {
   // order, waiting up to wait_ms for one. The cursor is the version vector of what the
   // reader has seen ("" = nothing), so it stays exact even if a power cut makes this region
   // re-apply replicated changes at other log positions. InvalidArgument("invalid-cursor").
-  crdt::Result<FeedPage> Feed(const std::string& cursor, int limit, int wait_ms);
+  // A wait also ends (with what there is) once `give_up` is set: the client went away.
+  crdt::Result<FeedPage> Feed(const std::string& cursor, int limit, int wait_ms,
+                              const std::atomic<bool>* give_up = nullptr);
   // This region's raw log after position `since` (local positions; for tests and tools).
   crdt::Result<ChangePage> LogSince(int64_t since, int limit);
 
   // Waits until this region has applied everything `session` names (a token from a write at
-  // any region). Unavailable("session-not-caught-up") after timeout_ms.
-  crdt::Status WaitForSession(const crdt::VersionVector& session, int timeout_ms);
+  // any region). Unavailable("session-not-caught-up") after timeout_ms, or once `give_up`
+  // is set.
+  crdt::Status WaitForSession(const crdt::VersionVector& session, int timeout_ms,
+                              const std::atomic<bool>* give_up = nullptr);
 
   // Replication, serving side: the changes `have` lacks, in this region's apply order,
   // waiting up to wait_ms for one. `puller` is recorded for lag reports.
   // `floor` is the puller's floor report (region/stability.h), when it sent one.
   crdt::Result<PullResponse> Pull(const crdt::RegionId& puller, const crdt::VersionVector& have, int limit,
-                                  int wait_ms, const FloorReport* floor = nullptr);
+                                  int wait_ms, const FloorReport* floor = nullptr,
+                                  const std::atomic<bool>* give_up = nullptr);
   // Replication, receiving side: applies a peer's batch in one transaction together with
   // the advance of the applied vector. Duplicates are skipped; the first change that
   // cannot be applied yet (clock skew, missing cause) stops the batch (see ApplyResult).
@@ -284,8 +290,13 @@ class Node {
   crdt::Result<std::string> SiblingsJson(Store& store, const DocRow& row, int cap, int* total) const;
   // Ok when local writes are allowed: not shutting down, clock not ahead of the peers.
   crdt::Status CheckWritable() const;
-  // What Pull and Feed share: the changes `have` lacks, waiting up to wait_ms for one.
-  crdt::Result<PullResponse> Scan(const crdt::VersionVector& have, int limit, int wait_ms);
+  // What Pull and Feed share: the changes `have` lacks, waiting up to wait_ms for one (or
+  // until `give_up` is set).
+  crdt::Result<PullResponse> Scan(const crdt::VersionVector& have, int limit, int wait_ms,
+                                  const std::atomic<bool>* give_up);
+  // Waits on commit_cv_ until `until` or `done`; with `give_up`, in steps that look at it.
+  void WaitForCommit(std::unique_lock<std::mutex>& lock, std::chrono::steady_clock::time_point until,
+                     const std::atomic<bool>* give_up, const std::function<bool()>& done);
   void UpdateClockHealth();
   void OnCommit(const TxnState& state);
 

@@ -132,6 +132,10 @@ std::vector<Route> Api::Routes() {
     route.attempt = [this, fn](Request& r) { return (this->*fn)(r); };
     return route;
   };
+  auto waits = [](Route route) {
+    route.waits = true;
+    return route;
+  };
   const std::string doc = "/v1/collections/{c}/docs/{key}";
   return {
       quick({"GET", "/healthz", "healthz", bind(&Api::Healthz)}),
@@ -141,18 +145,18 @@ std::vector<Route> Api::Routes() {
       {"PUT", "/v1/collections/{c}", "collection", bind(&Api::PutCollection)},
       {"GET", "/v1/collections/{c}", "collection", bind(&Api::GetCollection)},
       {"GET", "/v1/collections/{c}/docs", "docs", bind(&Api::ListDocs)},
-      attempt({"GET", doc, "doc", bind(&Api::GetDoc)}, &Api::TryGetDoc),
+      waits(attempt({"GET", doc, "doc", bind(&Api::GetDoc)}, &Api::TryGetDoc)),  // sessions wait
       {"PUT", doc, "doc", nullptr, nullptr, write(region::ChangeKind::kPut)},
       {"PATCH", doc, "doc", nullptr, nullptr, write(region::ChangeKind::kPatch)},
       {"DELETE", doc, "doc", nullptr, nullptr, write(region::ChangeKind::kDelete)},
       {"POST", doc + "/ops", "doc_ops", bind(&Api::DocOps)},
-      {"GET", "/v1/changes", "changes", bind(&Api::Changes)},
+      waits({"GET", "/v1/changes", "changes", bind(&Api::Changes)}),
       {"GET", "/v1/cluster", "cluster", bind(&Api::Cluster)},
       {"GET", "/v1/digest", "digest", bind(&Api::Digest)},
       {"GET", "/v1/conflicts", "conflicts", bind(&Api::ListConflicts)},
       {"GET", "/v1/conflicts/{id}", "conflict", bind(&Api::GetConflict)},
       {"POST", "/v1/conflicts/{id}/resolve", "conflict_resolve", bind(&Api::ResolveConflict)},
-      {"GET", region::kPullPath, "replication_pull", bind(&Api::ReplicationPull)},
+      waits({"GET", region::kPullPath, "replication_pull", bind(&Api::ReplicationPull)}),
   };
 }
 
@@ -240,7 +244,7 @@ Reply Api::GetDoc(Request& r) {
     if (!vv.ok()) {
       return ProblemReply(Status::InvalidArgument("invalid-session", "X-Meridian-Session is not a session token"));
     }
-    if (Status s = node_.WaitForSession(*vv, options_.session_wait_ms); !s.ok()) return ProblemReply(s);
+    if (Status s = node_.WaitForSession(*vv, options_.session_wait_ms, r.client_gone()); !s.ok()) return ProblemReply(s);
   }
   return DocReply(r, node_.Get(r.param("c"), r.param("key")));
 }
@@ -308,7 +312,8 @@ Reply Api::Changes(Request& r) {
   for (const auto* p : {&limit, &wait}) {
     if (!p->ok()) return ProblemReply(p->status());
   }
-  auto page = node_.Feed(r.query("since").value_or(""), static_cast<int>(*limit), static_cast<int>(*wait));
+  auto page =
+      node_.Feed(r.query("since").value_or(""), static_cast<int>(*limit), static_cast<int>(*wait), r.client_gone());
   if (!page.ok()) return ProblemReply(page.status());
   std::string body = "{\"changes\":[";
   bool first = true;
@@ -393,7 +398,8 @@ Reply Api::ReplicationPull(Request& r) {
     if (!seq.ok()) return ProblemReply(seq.status());
     floor = region::FloorReport{std::move(vv).value(), static_cast<uint64_t>(*seq)};
   }
-  auto pulled = node_.Pull(*peer, *have, static_cast<int>(*limit), static_cast<int>(*wait), floor ? &*floor : nullptr);
+  auto pulled = node_.Pull(*peer, *have, static_cast<int>(*limit), static_cast<int>(*wait), floor ? &*floor : nullptr,
+                           r.client_gone());
   if (!pulled.ok()) return ProblemReply(pulled.status());
   Reply reply = JsonReply(200, region::EncodePullResponse(*pulled));
   MaybeGzip(r, reply);

@@ -238,7 +238,7 @@ bool DecodeChunked(std::string_view data, size_t max, size_t* resume, std::strin
 // Threads for routes that may block.
 class WorkerPool {
  public:
-  explicit WorkerPool(int max) : max_(std::max(1, max)) {}
+  WorkerPool(int max, const char* thread_name) : max_(std::max(1, max)), thread_name_(thread_name) {}
   ~WorkerPool() { Stop(); }
 
   // All or nothing: either the task is queued and some thread will run it, or Run throws and
@@ -250,7 +250,7 @@ class WorkerPool {
     if (static_cast<int>(tasks_.size()) > idle_ && static_cast<int>(threads_.size()) < max_) {
       try {
         threads_.emplace_back([this] {
-          region::NameThread("http-worker");
+          region::NameThread(thread_name_);
           Work();
         });
         return;
@@ -299,6 +299,7 @@ class WorkerPool {
   }
 
   const int max_;
+  const char* const thread_name_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> tasks_;
@@ -343,13 +344,15 @@ struct Conn {
 struct EventServer::Impl {
   Impl(int listen_fd, const Router& router, EventServerOptions options, Handoff handoff)
       : listen_fd(listen_fd), router(router), options(std::move(options)), handoff(std::move(handoff)),
-        workers(this->options.max_workers) {}
+        workers(this->options.max_workers, "http-worker"),
+        waiters(this->options.max_waiters, "http-waiter") {}
 
   int listen_fd;
   const Router& router;
   const EventServerOptions options;
   Handoff handoff;
   WorkerPool workers;
+  WorkerPool waiters;  // for routes that wait
   std::vector<std::unique_ptr<Loop>> loops;
   std::atomic<int> in_flight{0};
   std::atomic<int> open{0};  // connections the loops own
@@ -630,6 +633,7 @@ void Loop::ReadAvailable(const std::shared_ptr<Conn>& conn) {
     }
     if (n == 0) {
       conn->peer_closed = true;
+      if (conn->request) conn->request->MarkClientGone();
       return;
     }
     if (errno == EINTR) continue;
@@ -667,6 +671,7 @@ void Loop::Refuse(const std::shared_ptr<Conn>& conn, const std::string& method, 
   conn->method = method.empty() ? "?" : method;
   conn->started = Clock::now();
   server->in_flight.fetch_add(1);
+  server->router.metrics().Started(-1);
   conn->keep_alive = false;
   reply.close = true;
   Finish(conn, std::move(reply));
@@ -791,6 +796,7 @@ void Loop::Dispatch(const std::shared_ptr<Conn>& conn, Head head, bool has_body,
                                  : (connection && HasToken(*connection, "keep-alive"));
   Resolved resolved = server->router.Resolve(head.method, head.target);
   conn->route_index = resolved.index;
+  server->router.metrics().Started(resolved.index);
   if (resolved.index < 0) {
     if (too_large) resolved.error.close = true;
     Finish(conn, std::move(resolved.error));
@@ -886,7 +892,7 @@ void Loop::Dispatch(const std::shared_ptr<Conn>& conn, Head head, bool has_body,
   std::shared_ptr<Request> request = conn->request;
   Loop* loop = this;
   const Route* r = &route;
-  server->workers.Run([loop, target, request, r, guarded] {
+  (route.waits ? server->waiters : server->workers).Run([loop, target, request, r, guarded] {
     Reply reply;
     auto failed = guarded([&] { reply = r->handler(*request); });
     loop->Post(target, failed ? std::move(*failed) : std::move(reply));
@@ -900,6 +906,7 @@ void Loop::Finish(const std::shared_ptr<Conn>& conn, Reply reply) {
   // methods cannot grow them.
   const bool known = std::any_of(std::begin(kKnownMethods), std::end(kKnownMethods),
                                  [&](const char* m) { return conn->method == m; });
+  server->router.metrics().Ended(conn->route_index);
   server->router.metrics().Observe(conn->route_index, known ? conn->method : "other", reply.status, seconds);
   if (LogEnabled(LogLevel::kDebug)) {
     Log(LogLevel::kDebug, "request", {{"method", conn->method},
@@ -974,6 +981,7 @@ void Loop::Flush(const std::shared_ptr<Conn>& conn) {
 void Loop::Close(const std::shared_ptr<Conn>& conn) {
   if (conn->closed) return;
   conn->closed = true;
+  if (conn->request) conn->request->MarkClientGone();
   conns.erase(conn->fd);
   server->open.fetch_sub(1);
   close(conn->fd);
@@ -1115,6 +1123,7 @@ void EventServer::Stop(std::chrono::milliseconds drain) {
     for (const auto& conn : open) loop->Close(conn);
   }
   impl_->workers.Stop();
+  impl_->waiters.Stop();
 }
 
 }  // namespace server

@@ -6,8 +6,10 @@
 //   - asynchronous routes (document writes) start on the loop and answer when their group
 //     commit completes, so a write in flight holds no thread: one commit's answers are
 //     written by the loops in one pass instead of waking one thread per write;
-//   - every other route runs on a worker thread (reads, long polls), and its answer goes
-//     back to the loop.
+//   - every other route runs on a worker thread (reads), and its answer goes back to the
+//     loop; routes that wait (long polls) have worker threads of their own, so that however
+//     many wait, the other routes still get threads, and a wait ends early when its client
+//     closes the connection.
 // A connection whose first request is for a takeover route (a WebSocket upgrade) is
 // handed, unread, to `handoff` (POCO's server, which speaks WebSocket); the loop only
 // peeked at it.
@@ -34,7 +36,8 @@ class Router;
 
 struct EventServerOptions {
   int loops = 2;                   // event-loop threads
-  int max_workers = 128;           // threads for blocking routes (long polls hold one each)
+  int max_workers = 128;           // threads for blocking routes
+  int max_waiters = 1024;          // threads for routes that wait (long polls hold one each)
   int keep_alive_timeout_s = 10;   // idle connections close after this
   size_t max_head_bytes = 65536;   // request line and headers
   size_t max_headers = 100;

@@ -5,6 +5,7 @@
 // (problem.h), the one place that maps a Status to an HTTP status.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <optional>
@@ -62,6 +63,11 @@ class Request {
 
   std::map<std::string, std::string>& params() { return params_; }
 
+  // Set by the server when the client closes its side of the connection while the request
+  // is handled: a handler that waits (a long poll) stops waiting and answers at once.
+  void MarkClientGone() { client_gone_.store(true, std::memory_order_relaxed); }
+  const std::atomic<bool>* client_gone() const { return &client_gone_; }
+
  private:
   std::string method_;
   std::string target_;
@@ -72,6 +78,7 @@ class Request {
   bool has_body_;
   BodyReader body_;
   bool body_read_ = false;
+  std::atomic<bool> client_gone_{false};
 };
 
 // "payload-too-large" for a body over `max_body` bytes.
@@ -100,6 +107,9 @@ struct Route {
   // Tried on the event loop first when set: an answer if it can give one without waiting,
   // nullopt if it would have to wait (then `handler` runs on a worker).
   std::function<std::optional<Reply>(Request&)> attempt = nullptr;
+  // The handler may wait long (a long poll, a session that has to catch up): it runs on
+  // threads of its own, so that waiting requests never hold up the other routes.
+  bool waits = false;
 };
 
 // JSON string literal for `s` (quoted and escaped).

@@ -11,7 +11,7 @@ Metrics::Metrics(std::vector<std::string> route_names) : names_(std::move(route_
 }
 
 void Metrics::Observe(int route, const std::string& method, int status, double seconds) {
-  const int idx = route < 0 ? static_cast<int>(names_.size()) - 1 : route;
+  const int idx = static_cast<int>(Index(route));
   Histogram& h = *latency_[static_cast<size_t>(idx)];
   // One bucket per observation (the render adds them up): one atomic add, not one per bound.
   for (size_t i = 0; i < kLatencyBuckets.size(); ++i) {
@@ -68,6 +68,13 @@ std::string Metrics::Render(const region::NodeStats& node, const region::Cluster
       out += "meridian_http_requests_total{route=\"" + names_[static_cast<size_t>(idx)] + "\",method=\"" +
              method + "\",code=\"" + std::to_string(status) + "\"} " + std::to_string(n) + "\n";
     }
+  }
+  RenderHeader(out, "meridian_http_requests_in_flight", "gauge",
+               "HTTP requests being handled, by route (live sessions not included).");
+  for (size_t r = 0; r < names_.size(); ++r) {
+    const Histogram& h = *latency_[r];
+    const int64_t n = h.in_flight.load();
+    if (n != 0 || h.count.load() != 0) out += "meridian_http_requests_in_flight{route=\"" + names_[r] + "\"} " + std::to_string(n) + "\n";
   }
   RenderHeader(out, "meridian_http_request_duration_seconds", "histogram", "HTTP request latency by route.");
   for (size_t r = 0; r < names_.size(); ++r) {

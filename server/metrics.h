@@ -26,6 +26,10 @@ class Metrics {
 
   // `route` indexes the names given at construction; -1 for unmatched requests.
   void Observe(int route, const std::string& method, int status, double seconds);
+  // Requests of `route` being handled by the event loops and their threads (live sessions,
+  // which POCO's server holds, are not counted).
+  void Started(int route) { latency_[Index(route)]->in_flight.fetch_add(1, std::memory_order_relaxed); }
+  void Ended(int route) { latency_[Index(route)]->in_flight.fetch_sub(1, std::memory_order_relaxed); }
 
   // The Prometheus text format (version 0.0.4) for requests and the node's state.
   std::string Render(const region::NodeStats& node, const region::ClusterInfo& cluster) const;
@@ -35,7 +39,9 @@ class Metrics {
     std::array<std::atomic<uint64_t>, kLatencyBuckets.size()> in{};  // observations in (bound[i-1], bound[i]]
     std::atomic<uint64_t> count{0};
     std::atomic<uint64_t> sum_micros{0};
+    std::atomic<int64_t> in_flight{0};
   };
+  size_t Index(int route) const { return route < 0 ? names_.size() - 1 : static_cast<size_t>(route); }
 
   std::vector<std::string> names_;  // routes, then "unmatched"
   std::vector<std::unique_ptr<Histogram>> latency_;

@@ -123,6 +123,46 @@ BOOST_AUTO_TEST_CASE(change_feed_resumes_from_its_cursor_and_long_polls) {
   BOOST_TEST(waited["changes"][0]["op"] == "delete");
 }
 
+BOOST_AUTO_TEST_CASE(long_polls_neither_starve_other_routes_nor_outlive_their_clients) {
+  // Twice as many long polls as threads for blocking routes.
+  Server s({"--http-threads=4"});
+  testsupport::HttpClient h(s.proc->url(), std::chrono::seconds(10));
+  const Poco::Net::SocketAddress addr(Poco::URI(s.proc->url()).getHost(), Poco::URI(s.proc->url()).getPort());
+  const std::string poll = "GET /v1/changes?wait_ms=30000 HTTP/1.1\r\nHost: x\r\n\r\n";
+  std::vector<std::unique_ptr<Poco::Net::StreamSocket>> polls;
+  for (int i = 0; i < 8; ++i) {
+    polls.push_back(std::make_unique<Poco::Net::StreamSocket>(addr));
+    polls.back()->sendBytes(poll.data(), static_cast<int>(poll.size()));
+  }
+  auto waiting = [&] {  // long polls the server holds; -1 when /metrics does not answer
+    const auto m = h.Get("/metrics");
+    const std::string key = "meridian_http_requests_in_flight{route=\"changes\"} ";
+    const size_t at = m.body.find(key);
+    return m.status != 200 || at == std::string::npos ? -1 : std::stoi(m.body.substr(at + key.size()));
+  };
+  BOOST_TEST_REQUIRE(testsupport::PollUntil([&] { return waiting() == 8; }, std::chrono::seconds(10)));
+  // The other blocking routes still get threads.
+  BOOST_TEST(h.Get("/v1/collections").status == 200);
+  BOOST_TEST(h.Get("/v1/cluster").status == 200);
+  // Polls whose clients closed their connections end (long before their 30 s).
+  for (auto& p : polls) p->close();
+  BOOST_TEST(testsupport::PollUntil([&] { return waiting() == 0; }, std::chrono::seconds(10)));
+  // A client that only closed its sending side gets its (empty) answer at once.
+  Poco::Net::StreamSocket half(addr);
+  half.setReceiveTimeout(Poco::Timespan(10, 0));
+  half.sendBytes(poll.data(), static_cast<int>(poll.size()));
+  half.shutdownSend();
+  std::string answer;
+  char buf[4096];
+  try {
+    for (int n; (n = half.receiveBytes(buf, sizeof buf)) > 0;) answer.append(buf, static_cast<size_t>(n));
+  } catch (const Poco::Exception& e) {
+    answer += e.displayText();
+  }
+  BOOST_TEST(answer.find("HTTP/1.1 200") == 0u, answer);
+  BOOST_TEST(answer.find("{\"changes\":[]") != std::string::npos, answer);
+}
+
 BOOST_AUTO_TEST_CASE(collections_cluster_digest_health_and_metrics_answer) {
   Server s;
   auto& h = s.http();
@@ -360,9 +400,10 @@ class PidsCap {
 BOOST_AUTO_TEST_CASE(a_worker_thread_that_cannot_start_leaves_the_request_queued_not_orphaned) {
   Server s;
   auto& h = s.http();
-  // One worker thread exists and is idle.
+  // One thread for waiting routes and one for the other blocking routes exist and are idle.
   auto first = Json(h.Get("/v1/changes?limit=1"));
   const std::string tail = first["next"];
+  BOOST_TEST(h.Get("/v1/collections").status == 200);
   PidsCap cap(s.proc->pid());
   if (!cap.ok()) {
     // Said on stderr whatever the log level: a skipped test should not pass unnoticed.
@@ -370,8 +411,8 @@ BOOST_AUTO_TEST_CASE(a_worker_thread_that_cannot_start_leaves_the_request_queued
               << std::endl;
     return;
   }
-  // Three long polls at once: the first takes the idle worker, the others would each start
-  // a thread, which the cap refuses. They wait for the worker instead and are answered in turn.
+  // Three long polls at once: the first takes the idle thread, the others would each start
+  // a thread, which the cap refuses. They wait for that thread instead and are answered in turn.
   constexpr int kPolls = 3;
   std::vector<int> status(kPolls, -1);
   std::vector<std::thread> polls;
