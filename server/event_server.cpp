@@ -587,7 +587,10 @@ bool Loop::Peek(const std::shared_ptr<Conn>& conn) {
   Head head;
   if (ParseHead(std::string_view(buf).substr(0, end + 4), server->options.max_headers, &head)) return true;
   const Resolved resolved = server->router.Resolve(head.method, head.target);
-  if (resolved.index < 0 || !server->router.route(resolved.index).takeover || !server->handoff) return true;
+  if (resolved.index < 0 || !server->router.route(resolved.index).takeover || !server->handoff ||
+      head.method != "GET") {
+    return true;
+  }
   const std::string* upgrade = head.Find("Upgrade");
   const std::string* connection = head.Find("Connection");
   if (!upgrade || !HasToken(*upgrade, "websocket") || !connection || !HasToken(*connection, "upgrade") ||
@@ -805,12 +808,16 @@ void Loop::Dispatch(const std::shared_ptr<Conn>& conn, Head head, bool has_body,
   const Route& route = server->router.route(resolved.index);
   const size_t max_body = server->router.max_body();
   const size_t body_bytes = body.size();
-  Request::BodyReader reader;
   if (too_large) {
-    reader = [max_body]() -> crdt::Result<std::string> { return PayloadTooLarge(max_body); };
-  } else {
-    reader = [body = std::move(body)]() mutable -> crdt::Result<std::string> { return std::move(body); };
+    // Whatever the route, also one that reads no body (a DELETE): nothing runs.
+    Reply r = ProblemReply(PayloadTooLarge(max_body));
+    r.close = true;
+    Finish(conn, std::move(r));
+    return;
   }
+  Request::BodyReader reader = [body = std::move(body)]() mutable -> crdt::Result<std::string> {
+    return std::move(body);
+  };
   conn->request = std::make_shared<Request>(std::move(head.method), std::move(head.target), std::move(resolved.path),
                                             std::move(resolved.raw_query), std::move(head.headers), has_body,
                                             std::move(reader));
@@ -951,7 +958,7 @@ void Loop::Answer(const std::shared_ptr<Conn>& conn, const Reply& reply, bool ke
     out += "\r\n";
   }
   out += "\r\n";
-  out += reply.body;
+  if (conn->method != "HEAD") out += reply.body;  // HEAD: the same head, Content-Length included
 }
 
 void Loop::Flush(const std::shared_ptr<Conn>& conn) {

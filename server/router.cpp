@@ -117,6 +117,8 @@ Resolved Router::Resolve(const std::string& method, const std::string& target) c
     s = std::move(decoded);
   }
 
+  // HEAD is served by the GET route; the server sends the head of its answer only.
+  const std::string& wanted = method == "HEAD" ? std::string("GET") : method;
   std::string allow;
   for (size_t i = 0; i < routes_.size(); ++i) {
     const Compiled& c = routes_[i];
@@ -126,8 +128,9 @@ Resolved Router::Resolve(const std::string& method, const std::string& target) c
       match = IsParam(c.segments[k]) ? !segments[k].empty() : c.segments[k] == segments[k];
     }
     if (!match) continue;
-    if (c.route.method != method) {
-      if (allow.find(c.route.method) == std::string::npos) allow += (allow.empty() ? "" : ", ") + c.route.method;
+    if (c.route.method != wanted) {
+      const std::string methods = c.route.method == "GET" ? "GET, HEAD" : c.route.method;
+      if (allow.find(c.route.method) == std::string::npos) allow += (allow.empty() ? "" : ", ") + methods;
       continue;
     }
     out.index = static_cast<int>(i);

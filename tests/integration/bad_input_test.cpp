@@ -129,6 +129,13 @@ BOOST_AUTO_TEST_CASE(bodies_over_the_limit_get_413_before_being_read) {
   const std::string chunked_reply = RawExchange(s.proc->url(), chunked, std::chrono::seconds(10));
   BOOST_TEST(chunked_reply.find("HTTP/1.1 413") == 0u, chunked_reply);
   BOOST_TEST(h.Get("/v1/collections/c/docs/k").status == 404);
+  // A route that reads no body does not run either: the document stays.
+  BOOST_TEST(h.Put("/v1/collections/c/docs/kept", "{}").status == 201);
+  const std::string del = RawExchange(
+      s.proc->url(), "DELETE /v1/collections/c/docs/kept HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n",
+      std::chrono::seconds(10));
+  BOOST_TEST(del.find("HTTP/1.1 413") == 0u, del);
+  BOOST_TEST(h.Get("/v1/collections/c/docs/kept").status == 200);
   BOOST_TEST(h.Get("/healthz").status == 200);
 }
 
@@ -341,10 +348,22 @@ BOOST_AUTO_TEST_CASE(unknown_routes_are_404_and_wrong_methods_405_with_allow) {
   ExpectProblem(h.Send("POST", "/v1/collections/c/docs/k", "{}", "application/json"), 405, "method-not-allowed");
   auto r = h.Send("DELETE", "/v1/collections", "");
   ExpectProblem(r, 405, "method-not-allowed");
-  BOOST_TEST(r.header("allow") == "GET");
+  BOOST_TEST(r.header("allow") == "GET, HEAD");
   BOOST_TEST(h.Send("POST", "/v1/collections/c/docs/k", "{}", "application/json").header("allow") ==
-             "GET, PUT, PATCH, DELETE");
+             "GET, HEAD, PUT, PATCH, DELETE");
   ExpectProblem(h.Send("BREW", "/healthz", ""), 405, "method-not-allowed");
+  // HEAD is GET without the body (also for errors), so the next answer on the connection
+  // starts right after the head.
+  BOOST_TEST(h.Put("/v1/collections/c/docs/k", R"({"a":1})").status == 201);
+  const std::string stream = ExchangeUntilClose(s.proc->url(),
+                                                "HEAD /v1/collections/c/docs/k HTTP/1.1\r\nHost: x\r\n\r\n"
+                                                "HEAD /nope HTTP/1.1\r\nHost: x\r\n\r\n"
+                                                "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                                                std::chrono::seconds(10));
+  BOOST_TEST((Statuses(stream) == std::vector<int>{200, 404, 200}), stream);
+  BOOST_TEST(stream.find("\r\n\r\nHTTP/1.1 404") != std::string::npos, stream);
+  BOOST_TEST(stream.find("\r\n\r\nHTTP/1.1 200") != std::string::npos, stream);
+  BOOST_TEST(stream.find("Content-Length: 0") == std::string::npos, stream);  // the GET's length
 }
 
 BOOST_AUTO_TEST_CASE(query_parameters_are_validated_and_huge_limits_clamped) {
