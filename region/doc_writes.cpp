@@ -129,13 +129,14 @@ Status Node::LocalDocWrite(WriteTxn& txn, const LocalWrite& w, WriteAck* ack) {
   const std::optional<DocRow>& row = *loaded;
   MERIDIAN_RETURN_IF_ERROR(internal::CheckIfMatch(w.if_match, row, w.key));
   const bool was_live = row && row->value;
-  if (w.needs_context && was_live && row->state && !w.if_match) {
+  // "If-Match: *" names no version: it resolves nothing the client has not seen.
+  if (w.needs_context && was_live && row->state && (!w.if_match || *w.if_match == "*")) {
     auto state = internal::LoadState(row);
     if (!state.ok()) return state.status();
     if (state->base.size() > 1) {
       return Status::FailedPrecondition(
           "conflicted", "document '" + w.key + "' has " + std::to_string(state->base.size()) +
-                            " concurrent versions: read it and write with If-Match: " + VersionToken(row->ctx) +
+                            " concurrent versions: read it and write with If-Match: \"" + VersionToken(row->ctx) + "\"" +
                             " to resolve them, or POST /v1/conflicts/{id}/resolve");
     }
   }

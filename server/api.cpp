@@ -85,13 +85,36 @@ Status RejectServerAssigned(const Request& r) {
   return Status::Ok();
 }
 
+// The tag of an If-Match or If-None-Match header, unquoted. If-Match compares strongly
+// (RFC 9110 13.1.1): a weak tag keeps its "W/" and so matches no version.
 std::optional<std::string> EntityTag(const Request& r, const char* header) {
   auto v = r.header(header);
   if (!v) return std::nullopt;
   std::string tag = *v;
-  if (tag.rfind("W/", 0) == 0) tag = tag.substr(2);
+  const bool weak = tag.rfind("W/", 0) == 0;
+  if (weak) tag = tag.substr(2);
   if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"') tag = tag.substr(1, tag.size() - 2);
+  if (weak && std::string_view(header) == "If-Match") tag = "W/" + tag;
   return tag;
+}
+
+// True when an If-None-Match value ("*" or a list of tags, weak or not: it compares weakly)
+// names `version`.
+bool ListsTag(const std::string& value, const std::string& version) {
+  size_t pos = 0;
+  while (pos < value.size()) {
+    size_t comma = value.find(',', pos);
+    if (comma == std::string::npos) comma = value.size();
+    std::string tag = value.substr(pos, comma - pos);
+    pos = comma + 1;
+    tag.erase(0, tag.find_first_not_of(" \t"));
+    tag.erase(tag.find_last_not_of(" \t") + 1);
+    if (tag == "*") return true;
+    if (tag.rfind("W/", 0) == 0) tag = tag.substr(2);
+    if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"') tag = tag.substr(1, tag.size() - 2);
+    if (tag == version) return true;
+  }
+  return false;
 }
 
 std::string DocJson(const region::Document& d) {
@@ -258,7 +281,7 @@ std::optional<Reply> Api::TryGetDoc(Request& r) {
 
 Reply Api::DocReply(Request& r, const Result<region::Document>& doc) {
   if (!doc.ok()) return ProblemReply(doc.status());
-  if (auto none_match = EntityTag(r, "If-None-Match"); none_match && *none_match == doc->version) {
+  if (auto none_match = r.header("If-None-Match"); none_match && ListsTag(*none_match, doc->version)) {
     Reply reply;
     reply.status = 304;
     return WithVersion(std::move(reply), doc->version);

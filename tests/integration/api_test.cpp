@@ -43,6 +43,13 @@ BOOST_AUTO_TEST_CASE(put_get_patch_delete_round_trip_with_versions_and_sessions)
   BOOST_TEST(Json(get)["conflicted"] == false);
   BOOST_TEST(get.header("etag") == put.header("etag"));
   BOOST_TEST(h.Get("/v1/collections/users/docs/ada", {{"If-None-Match", put.header("etag")}}).status == 304);
+  for (const std::string& none_match : {std::string("*"), "\"x\", " + put.header("etag"), "W/" + put.header("etag")}) {
+    BOOST_TEST(h.Get("/v1/collections/users/docs/ada", {{"If-None-Match", none_match}}).status == 304, none_match);
+  }
+  BOOST_TEST(h.Get("/v1/collections/users/docs/ada", {{"If-None-Match", "\"x\", \"y\""}}).status == 200);
+  // If-Match compares strongly: a weak tag matches no version.
+  BOOST_TEST(h.Put("/v1/collections/users/docs/ada", R"({"name":"w"})", {{"If-Match", "W/" + put.header("etag")}}).status ==
+             412);
 
   auto replaced = h.Put("/v1/collections/users/docs/ada", R"({"name":"Ada L."})", {{"If-Match", put.header("etag")}});
   BOOST_TEST(replaced.status == 200);

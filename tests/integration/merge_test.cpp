@@ -113,6 +113,12 @@ BOOST_AUTO_TEST_CASE(manual_conflicts_are_shown_refuse_blind_writes_and_resolve_
   auto blind = c.http(0).Put("/v1/collections/cal/docs/mon", R"({"slot":"blind"})");
   BOOST_TEST(blind.status == 409);
   BOOST_TEST(Json(blind)["type"] == "urn:meridian:problem:conflicted");
+  // "Any version" names none: it does not resolve siblings the client never saw.
+  auto any = c.http(0).Put("/v1/collections/cal/docs/mon", R"({"slot":"blind"})", {{"If-Match", "*"}});
+  BOOST_TEST(any.status == 409, any.body);
+  // A weak tag never matches for a write (RFC 9110: If-Match compares strongly).
+  auto weak = c.http(0).Put("/v1/collections/cal/docs/mon", R"({"slot":"weak"})", {{"If-Match", "W/" + read.header("etag")}});
+  BOOST_TEST(weak.status == 412, weak.body);
 
   auto resolved = c.http(0).Put("/v1/collections/cal/docs/mon", R"({"slot":"both"})", {{"If-Match", read.header("etag")}});
   BOOST_TEST_REQUIRE(resolved.status == 200, resolved.body);
