@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "crdt/reserved.h"
+
 namespace crdt {
 
 using nlohmann::json;
@@ -282,6 +284,7 @@ Result<CrdtOp> DocCrdt::Resolve(const json& c, const std::map<std::string, Field
   if (!c.contains("path") || !c["path"].is_string()) return BadOp("operation '" + name + "' needs a string \"path\"");
   auto path = ParsePointer(c["path"].get<std::string>());
   if (!path.ok()) return path.status();
+  if (IsServerAssignedField(path->front())) return ServerAssignedField(path->front());
   op.path = std::move(path).value();
 
   // The type this operation needs, checked against the declaration and what is here.
@@ -509,6 +512,7 @@ Result<std::vector<CrdtOp>> DocCrdt::Local(const json* c, const std::map<std::st
   if (!c->contains("path") || !(*c)["path"].is_string()) return BadOp("operation '" + name + "' needs a string \"path\"");
   auto path = ParsePointer((*c)["path"].get<std::string>());
   if (!path.ok()) return path.status();
+  if (IsServerAssignedField(path->front())) return ServerAssignedField(path->front());
   auto mismatch = [&](const std::string& why) {
     return Status::FailedPrecondition("type-mismatch", "cannot " + name + " " + PathText(*path) + ": " + why);
   };

@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "crdt/json_text.h"
+#include "crdt/reserved.h"
 #include "region/internal/read_pool.h"
 #include "region/node.h"
 
@@ -99,11 +100,8 @@ Result<WriteAck> Node::ResolveConflict(int64_t id, const std::string& resolution
     auto plan = PlanResolution(*request, **conflict);
     if (!plan.ok()) return plan.status();
     if (plan->kind == ChangeKind::kPut) {
-      for (const char* reserved : {"_hlc", "_origin", "_version", "_context", "_dot"}) {
-        if (plan->value.contains(reserved)) {
-          return Status::InvalidArgument("server-assigned-field",
-                                         std::string("field '") + reserved + "' is assigned by the server");
-        }
+      for (std::string_view reserved : crdt::kServerAssignedFields) {
+        if (plan->value.contains(reserved)) return crdt::ServerAssignedField(reserved);
       }
     }
     LocalWrite w{(*conflict)->collection, (*conflict)->key, plan->kind, std::nullopt,

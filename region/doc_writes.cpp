@@ -4,6 +4,7 @@
 
 #include "conflict/doc_state.h"
 #include "crdt/json_text.h"
+#include "crdt/reserved.h"
 #include "region/internal/doc_merge.h"
 #include "region/internal/read_pool.h"
 #include "region/node.h"
@@ -17,20 +18,14 @@ using nlohmann::json;
 
 namespace {
 
-// Top-level document fields that only the server may assign.
-constexpr const char* kReservedFields[] = {"_hlc", "_origin", "_version", "_context", "_dot"};
-
 Result<json> ParseObjectBody(const std::string& body, const char* what, const char* reason) {
   auto parsed = crdt::ParseJson(body);
   if (!parsed.ok()) return parsed.status();
   if (!parsed->is_object()) {
     return Status::InvalidArgument(reason, std::string(what) + " must be a JSON object");
   }
-  for (const char* field : kReservedFields) {
-    if (parsed->contains(field)) {
-      return Status::InvalidArgument("server-assigned-field",
-                                     std::string("field '") + field + "' is assigned by the server; remove it");
-    }
+  for (std::string_view field : crdt::kServerAssignedFields) {
+    if (parsed->contains(field)) return crdt::ServerAssignedField(field);
   }
   return parsed;
 }

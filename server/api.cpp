@@ -236,6 +236,7 @@ Reply Api::GetCollection(Request& r) {
 }
 
 Reply Api::PutCollection(Request& r) {
+  if (Status s = RejectServerAssigned(r); !s.ok()) return ProblemReply(s);
   if (Status s = RequireMediaType(r, "application/json"); !s.ok()) return ProblemReply(s);
   auto body = r.Body();
   if (!body.ok()) return ProblemReply(body.status());
@@ -484,6 +485,7 @@ Reply Api::GetConflict(Request& r) {
 Reply Api::ResolveConflict(Request& r) {
   auto id = ConflictId(r);
   if (!id.ok()) return ProblemReply(id.status());
+  if (Status s = RejectServerAssigned(r); !s.ok()) return ProblemReply(s);
   if (Status s = RequireMediaType(r, "application/json"); !s.ok()) return ProblemReply(s);
   auto body = r.Body();
   if (!body.ok()) return ProblemReply(body.status());

@@ -337,6 +337,20 @@ BOOST_AUTO_TEST_CASE(client_supplied_hlc_or_origin_is_refused) {
   BOOST_TEST(h.Get(path).status == 404);
   // Ordinary fields named like metadata are data, not metadata.
   BOOST_TEST(h.Put(path, R"({"origin":"LHR","hlc":"n/a"})").status == 201);
+  // Every other write refuses them too: definitions, resolutions and crdt operations.
+  ExpectProblem(h.Put("/v1/collections/d?hlc=1", R"({"policy":"lww"})"), 400, "server-assigned-field");
+  ExpectProblem(h.Put("/v1/collections/d", R"({"policy":"lww"})", {{"X-Meridian-Origin", "eu-west"}}), 400,
+                "server-assigned-field");
+  BOOST_TEST(h.Get("/v1/collections/d").status == 404);
+  ExpectProblem(h.Send("POST", "/v1/conflicts/1/resolve?hlc=1", R"({"value":{}})", "application/json"), 400,
+                "server-assigned-field");
+  BOOST_TEST(h.Put("/v1/collections/counts", R"({"policy":"crdt"})").status == 200);
+  for (const std::string field : {"_origin", "_version", "_dot"}) {
+    ExpectProblem(h.Send("POST", "/v1/collections/counts/docs/x/ops",
+                         R"({"ops":[{"op":"set","path":"/)" + field + R"(","value":"forged"}]})", "application/json"),
+                  400, "server-assigned-field");
+  }
+  BOOST_TEST(h.Get("/v1/collections/counts/docs/x").status == 404);
 }
 
 BOOST_AUTO_TEST_CASE(unknown_routes_are_404_and_wrong_methods_405_with_allow) {
