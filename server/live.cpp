@@ -169,7 +169,7 @@ Reply Live::File(Request& r, const std::string& name) {
   const std::string ext = dot == std::string::npos ? "" : name.substr(dot);
   auto type = kTypes.find(ext);
   // One flat directory: no separators, no hidden files, known types only.
-  if (name.empty() || name[0] == '.' || name.find('/') != std::string::npos || name.find('\\') != std::string::npos ||
+  if (name.empty() || name[0] == '.' || name.find_first_of(std::string("/\\\0", 3)) != std::string::npos ||
       type == kTypes.end()) {
     return ProblemReply(Status::NotFound("route-not-found", "no file '" + name + "' in the app"));
   }

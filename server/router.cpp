@@ -1,6 +1,7 @@
 #include "server/router.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <future>
 #include <istream>
@@ -103,6 +104,15 @@ Resolved Router::Resolve(const std::string& method, const std::string& target) c
     out.error = ProblemReply(Status::InvalidArgument("invalid-path", "the request target must be an absolute path"));
     out.error.close = true;
     return out;
+  }
+  // A malformed escape in the query is refused, not half-decoded ("limit=5%zz" is not 5).
+  for (size_t i = 0; i < out.raw_query.size(); ++i) {
+    if (out.raw_query[i] != '%') continue;
+    if (i + 2 >= out.raw_query.size() || !std::isxdigit(static_cast<unsigned char>(out.raw_query[i + 1])) ||
+        !std::isxdigit(static_cast<unsigned char>(out.raw_query[i + 2]))) {
+      out.error = ProblemReply(Status::InvalidArgument("invalid-query", "malformed percent-encoding in the query"));
+      return out;
+    }
   }
   std::vector<std::string> segments = Split(out.path);
   for (auto& s : segments) {

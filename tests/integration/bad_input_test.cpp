@@ -394,6 +394,13 @@ BOOST_AUTO_TEST_CASE(query_parameters_are_validated_and_huge_limits_clamped) {
   ExpectProblem(h.Get("/v1/changes?wait_ms=-5"), 400, "invalid-parameter");
   ExpectProblem(h.Get("/v1/collections/q/docs/k0", {{"X-Meridian-Session", "not a token"}}), 400, "invalid-session");
   ExpectProblem(h.Put("/v1/collections/q/docs/k0?ack=sometimes", "{}"), 400, "invalid-parameter");
+  // A malformed escape is refused, not half-decoded (this limit once read as 1).
+  ExpectProblem(h.Get("/v1/collections/q/docs?limit=1%zz"), 400, "invalid-query");
+  ExpectProblem(h.Put("/v1/collections/q/docs/k9?ack=local%zz", "{}"), 400, "invalid-query");
+  ExpectProblem(h.Get("/v1/collections/q/docs?prefix=%"), 400, "invalid-query");
+  BOOST_TEST(h.Get("/v1/collections/q/docs/k9").status == 404);
+  // A NUL cannot cut a file name short in the app's files.
+  ExpectProblem(h.Get("/ui/index.html%00.js"), 404, "route-not-found");
 }
 
 BOOST_AUTO_TEST_CASE(bad_collection_definitions_are_400) {
