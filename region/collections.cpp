@@ -68,6 +68,7 @@ Result<CollectionInfo> Node::DefineCollection(const std::string& name, const std
     if (!rows.ok()) return rows.status();
     crdt::VersionVector ctx;
     Policy current = Policy::kLww;  // what an undefined collection behaves as
+    std::map<std::string, crdt::FieldType> current_fields;
     for (const auto& row : *rows) {
       if (row.name != name) continue;
       if (row.def == canonical) {  // unchanged: nothing to write
@@ -75,16 +76,37 @@ Result<CollectionInfo> Node::DefineCollection(const std::string& name, const std
         return Status::Ok();
       }
       auto def = CollectionDef::Parse(row.def);
-      if (def.ok()) current = def->policy;
+      if (def.ok()) {
+        current = def->policy;
+        current_fields = def->fields;
+      }
       ctx.Add(row.dot);
     }
-    if (current != parsed->policy) {
+    // A field declared with another type than the documents were written with would make
+    // every later operation on it fail: declarations may be added, not changed, once
+    // documents exist.
+    std::string retyped;
+    if (current == Policy::kCrdt && parsed->policy == Policy::kCrdt) {
+      for (const auto& [field, type] : parsed->fields) {
+        auto old = current_fields.find(field);
+        if (old != current_fields.end() && old->second != type) {
+          retyped = "field '" + field + "' is declared " + crdt::FieldTypeName(old->second) + "; it cannot become " +
+                    crdt::FieldTypeName(type);
+          break;
+        }
+      }
+    }
+    if (current != parsed->policy || !retyped.empty()) {
       auto has = txn.store().HasDocs(name);
       if (!has.ok()) return has.status();
-      if (*has) {
+      if (*has && current != parsed->policy) {
         return Status::FailedPrecondition(
             "policy-change", "collection '" + name + "' holds documents under policy " + PolicyName(current) +
                                  "; its policy cannot change to " + PolicyName(parsed->policy));
+      }
+      if (*has) {
+        return Status::FailedPrecondition("field-type-change",
+                                          "collection '" + name + "' holds documents: " + retyped);
       }
     }
     auto hlc = hlc_->Now();

@@ -102,6 +102,16 @@ BOOST_AUTO_TEST_CASE(bad_ops_requests_get_clear_answers) {
              "urn:meridian:problem:invalid-definition");
   BOOST_TEST(h.Put("/v1/collections/plain/docs/p", "{}").status == 201);
   BOOST_TEST(Json(h.Put("/v1/collections/plain", R"({"policy":"crdt"})"))["type"] == "urn:meridian:problem:policy-change");
+  // Once documents exist a declared field keeps its type (their operations would all fail),
+  // while new fields may be declared.
+  BOOST_TEST(h.Send("POST", path, R"({"ops":[{"op":"incr","path":"/likes"}]})", "application/json").status == 201);
+  auto retyped = h.Put("/v1/collections/posts", R"({"policy":"crdt","fields":{"likes":"set","tags":"set"}})");
+  BOOST_TEST(retyped.status == 409, retyped.body);
+  BOOST_TEST(Json(retyped)["type"] == "urn:meridian:problem:field-type-change");
+  BOOST_TEST(h.Put("/v1/collections/posts",
+                   R"({"policy":"crdt","fields":{"likes":"counter","tags":"set","title":"register","n":"counter"}})")
+                 .status == 200);
+  BOOST_TEST(h.Send("POST", path, R"({"ops":[{"op":"incr","path":"/likes"}]})", "application/json").status == 200);
 }
 
 BOOST_AUTO_TEST_CASE(deleting_a_crdt_document_removes_what_was_seen) {
