@@ -91,7 +91,9 @@ void MeridianApp::defineOptions(Poco::Util::OptionSet& options) {
   add("checkpoint-pages", "N",
       "WAL pages that start a checkpoint on a thread of its own (default 4000); 0: inside the commit, as SQLite does");
   add("max-body-bytes", "N", "largest request body accepted (default 16777216)");
-  add("http-threads", "N", "threads for requests that wait (long polls, reads) and live sessions (default 128)");
+  add("max-buffered-bytes", "N",
+      "request bytes all connections may hold unanswered; past it, large unfinished requests get 503 (default 268435456)");
+  add("http-threads", "N", "threads for requests that may block (reads, listings) and live sessions (default 128)");
   add("http-loops", "N", "event-loop threads that own the HTTP connections (default 2)");
   add("log-level", "LEVEL", "debug, info (default), warning or error");
   add("max-clock-offset-ms", "MS", "largest clock difference tolerated between regions (default 500)");
@@ -230,6 +232,7 @@ int MeridianApp::main(const std::vector<std::string>& args) {
   EventServerOptions eopts;
   eopts.loops = cfg.http_loops;
   eopts.max_workers = cfg.http_threads;
+  eopts.max_buffered_bytes = cfg.max_buffered_bytes;
   // Handing a connection to POCO and stopping POCO's dispatcher exclude each other, so that
   // no connection is enqueued on a dispatcher already stopped.
   std::mutex sessions_mu;

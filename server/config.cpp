@@ -126,7 +126,7 @@ Result<ServerConfig> ResolveConfig(const RawSettings& flags) {
                                  "cluster-secret-file", "durability", "max-batch",    "max-body-bytes",
                                  "http-threads",   "log-level",      "max-clock-offset-ms",
                                  "debug-clock-offset-ms", "plugin", "merge-budget-ms", "web-root",
-                                 "purge-every-ms", "http-loops", "checkpoint-pages"};
+                                 "purge-every-ms", "http-loops", "checkpoint-pages", "max-buffered-bytes"};
   for (const auto& [k, _] : all) {
     if (std::find(std::begin(kKnown), std::end(kKnown), k) == std::end(kKnown)) {
       return Bad(k, "unknown setting");
@@ -170,6 +170,11 @@ Result<ServerConfig> ResolveConfig(const RawSettings& flags) {
     auto n = ParseInt("max-body-bytes", *v, 1024, int64_t{1} << 30);
     if (!n.ok()) return n.status();
     cfg.max_body_bytes = static_cast<size_t>(*n);
+  }
+  if (auto v = last("max-buffered-bytes")) {
+    auto n = ParseInt("max-buffered-bytes", *v, int64_t{1} << 20, int64_t{1} << 40);
+    if (!n.ok()) return n.status();
+    cfg.max_buffered_bytes = static_cast<size_t>(*n);
   }
   if (auto v = last("http-threads")) {
     auto n = ParseInt("http-threads", *v, 4, 4096);

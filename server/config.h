@@ -39,6 +39,7 @@ struct ServerConfig {
   int max_batch = 1024;
   int checkpoint_pages = 4000;        // WAL pages that start a background checkpoint; 0: in the commit
   size_t max_body_bytes = 16 * 1024 * 1024;
+  size_t max_buffered_bytes = size_t{256} << 20;  // unanswered request bytes, all connections
   int http_threads = 128;             // worker threads for blocking requests (and WebSockets)
   int http_loops = 2;                 // event-loop threads that own the connections
   LogLevel log_level = LogLevel::kInfo;

@@ -44,6 +44,8 @@ constexpr size_t kReadChunk = 65536;
 constexpr size_t kMaxPendingOut = 4 << 20;  // stop answering pipelined requests until it drains
 constexpr size_t kMaxMethod = 16;
 constexpr size_t kLoopBodyBytes = 64 << 10;  // larger bodies are parsed on a worker thread
+// An unfinished request this large may be refused when the server holds too many bytes.
+constexpr int64_t kLargePartial = 1 << 20;
 constexpr auto kHeadDeadline = std::chrono::seconds(30);  // a request must arrive whole within this
 // The methods metrics count by name; any other is counted as "other".
 constexpr const char* kKnownMethods[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
@@ -329,6 +331,7 @@ struct Conn {
   bool rdhup = false;        // the kernel reported the peer's FIN: read to the end
   uint32_t gen = 0;          // tells this connection's events from those of an earlier one on its fd
   std::optional<Clock::time_point> partial_since;  // a request started arriving and is not whole yet
+  int64_t accounted = 0;     // bytes of `in` counted in the server's `buffered`
   size_t chunk_resume = 0;   // a chunked body being received: where decoding resumes
   std::string chunk_body;    // and what it decoded so far
   Clock::time_point last_active;
@@ -356,6 +359,7 @@ struct EventServer::Impl {
   std::vector<std::unique_ptr<Loop>> loops;
   std::atomic<int> in_flight{0};
   std::atomic<int> open{0};  // connections the loops own
+  std::atomic<int64_t> buffered{0};  // bytes of requests read and not yet answered, all connections
   std::atomic<size_t> next_loop{0};  // the loop the next accepted connection goes to
   std::atomic<bool> draining{false};  // answer what is in flight with Connection: close, take no more
   bool started = false;
@@ -390,6 +394,9 @@ struct Loop {
   void Adopt(int fd);
   void OnEvent(const std::shared_ptr<Conn>& conn, uint32_t events);
   void ReadMore(const std::shared_ptr<Conn>& conn);
+  // Brings the server's count of buffered bytes up to date with this connection's buffer;
+  // false when a large unfinished request was refused because the server holds too much.
+  bool Account(const std::shared_ptr<Conn>& conn);
   bool Peek(const std::shared_ptr<Conn>& conn);
   void ReadAvailable(const std::shared_ptr<Conn>& conn);
   void Drive(const std::shared_ptr<Conn>& conn);
@@ -613,7 +620,25 @@ bool Loop::Peek(const std::shared_ptr<Conn>& conn) {
 void Loop::ReadMore(const std::shared_ptr<Conn>& conn) {
   if (conn->first && !Peek(conn)) return;
   ReadAvailable(conn);
-  if (!conn->closed) Drive(conn);
+  if (!conn->closed && Account(conn)) Drive(conn);
+  if (!conn->closed) Account(conn);
+}
+
+bool Loop::Account(const std::shared_ptr<Conn>& conn) {
+  const int64_t size = conn->closed ? 0 : static_cast<int64_t>(conn->in.size());
+  const int64_t total = server->buffered.fetch_add(size - conn->accounted) + size - conn->accounted;
+  conn->accounted = size;
+  // Only a large request still arriving is refused: small ones and answers in progress go on.
+  if (conn->closed || conn->busy || size < kLargePartial ||
+      total <= static_cast<int64_t>(server->options.max_buffered_bytes)) {
+    return true;
+  }
+  Log(LogLevel::kWarning, "request refused: the server holds too many unfinished request bytes",
+      {{"buffered", std::to_string(total)}, {"limit", std::to_string(server->options.max_buffered_bytes)}});
+  Refuse(conn, "", ProblemReply(Status::Unavailable("server-busy",
+                                                    "the server holds too many unfinished large requests; retry")));
+  Account(conn);
+  return false;
 }
 
 // Reads what the socket holds, up to what may be buffered (then read_paused).
@@ -988,6 +1013,8 @@ void Loop::Flush(const std::shared_ptr<Conn>& conn) {
 void Loop::Close(const std::shared_ptr<Conn>& conn) {
   if (conn->closed) return;
   conn->closed = true;
+  server->buffered.fetch_sub(conn->accounted);
+  conn->accounted = 0;
   if (conn->request) conn->request->MarkClientGone();
   conns.erase(conn->fd);
   server->open.fetch_sub(1);

@@ -41,6 +41,9 @@ struct EventServerOptions {
   int keep_alive_timeout_s = 10;   // idle connections close after this
   size_t max_head_bytes = 65536;   // request line and headers
   size_t max_headers = 100;
+  // Bytes of requests all connections may hold unanswered; past it, a connection with a
+  // large request (over 1 MiB) still arriving gets 503 server-busy and is closed.
+  size_t max_buffered_bytes = size_t{256} << 20;
 };
 
 class EventServer {

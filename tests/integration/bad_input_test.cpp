@@ -139,6 +139,47 @@ BOOST_AUTO_TEST_CASE(bodies_over_the_limit_get_413_before_being_read) {
   BOOST_TEST(h.Get("/healthz").status == 200);
 }
 
+BOOST_AUTO_TEST_CASE(unfinished_large_requests_past_the_server_budget_get_503) {
+  Server s({"--max-buffered-bytes=4194304"});
+  const Poco::URI uri(s.proc->url());
+  const Poco::Net::SocketAddress addr(uri.getHost(), uri.getPort());
+  // Four clients each send 1.5 MiB of an 8 MiB body and stop: 6 MiB against a 4 MiB budget.
+  const std::string head =
+      "PUT /v1/collections/c/docs/big HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 8388608\r\n\r\n";
+  const std::string part(1536 * 1024, ' ');
+  std::vector<std::unique_ptr<Poco::Net::StreamSocket>> socks;
+  for (int i = 0; i < 4; ++i) {
+    socks.push_back(std::make_unique<Poco::Net::StreamSocket>(addr));
+    socks.back()->sendBytes(head.data(), static_cast<int>(head.size()));
+    socks.back()->sendBytes(part.data(), static_cast<int>(part.size()));
+  }
+  std::vector<std::string> answers(socks.size());
+  auto refused = [&] {
+    int n = 0;
+    for (size_t i = 0; i < socks.size(); ++i) {
+      char buf[4096];
+      if (answers[i].empty() && socks[i]->poll(Poco::Timespan(0), Poco::Net::Socket::SELECT_READ)) {
+        const int got = socks[i]->receiveBytes(buf, sizeof buf);
+        answers[i] = got > 0 ? std::string(buf, static_cast<size_t>(got)) : "<closed>";
+      }
+      if (answers[i].find("HTTP/1.1 503") == 0 && answers[i].find("server-busy") != std::string::npos) ++n;
+    }
+    return n;
+  };
+  BOOST_TEST(testsupport::PollUntil([&] { return refused() >= 1; }, std::chrono::seconds(10)));
+  for (size_t i = 0; i < answers.size(); ++i) {
+    BOOST_TEST((answers[i].empty() || answers[i].find("HTTP/1.1 503") == 0), i << ": " << answers[i].substr(0, 200));
+  }
+  socks.clear();
+  // Once they are gone the budget is whole again: a 2 MiB document goes in.
+  auto& h = s.http();
+  BOOST_TEST(testsupport::PollUntil(
+      [&] { return h.Put("/v1/collections/c/docs/ok", "{\"a\":\"" + std::string(2 << 20, 'x') + "\"}").status == 201; },
+      std::chrono::seconds(10)));
+  BOOST_TEST(h.Get("/v1/collections/c/docs/big").status == 404);
+}
+
 BOOST_AUTO_TEST_CASE(http_framing_pipelining_chunked_continue_and_malformed_requests) {
   Server s;
   auto& h = s.http();
