@@ -18,7 +18,15 @@ class StrictBuilder {
   bool boolean(bool v) { return Put(json(v)); }
   bool number_integer(json::number_integer_t v) { return Put(json(v)); }
   bool number_unsigned(json::number_unsigned_t v) { return Put(json(v)); }
-  bool number_float(json::number_float_t v, const std::string&) { return Put(json(v)); }
+  bool number_float(json::number_float_t v, const std::string& text) {
+    // An integer literal arrives here only when it does not fit in 64 bits: as a double it
+    // would be stored rounded (99999999999999999999 as 1e+20). Refused instead.
+    if (text.find_first_of(".eE") == std::string::npos) {
+      return Fail("number-out-of-range", "the integer " + text.substr(0, 40) +
+                                             " does not fit in 64 bits and would be rounded; send it as a string");
+    }
+    return Put(json(v));
+  }
   bool string(std::string& v) { return Put(json(std::move(v))); }
   bool binary(json::binary_t&) { return Fail("invalid-json", "binary values are not JSON"); }
 

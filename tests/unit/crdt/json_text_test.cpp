@@ -39,6 +39,14 @@ BOOST_AUTO_TEST_CASE(nesting_beyond_the_limit_is_rejected) {
   BOOST_TEST(ParseJson(abyss).status().reason() == "too-deep");
 }
 
+BOOST_AUTO_TEST_CASE(integers_beyond_64_bits_are_refused_not_rounded) {
+  BOOST_TEST((*ParseJson("[18446744073709551615,-9223372036854775808,1e20,1.5]"))[0].get<uint64_t>() ==
+             18446744073709551615ull);
+  for (const char* big : {"18446744073709551616", "[99999999999999999999]", "{\"id\":-9223372036854775809}"}) {
+    BOOST_TEST_CONTEXT(big) { BOOST_TEST(ParseJson(big).status().reason() == "number-out-of-range"); }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(malformed_input_is_an_error_not_an_exception) {
   for (const char* bad : {"", "{", "{\"a\":}", "[1,]", "nul", "{\"a\" 1}", "\"\xff\"", "1 2", "{'a':1}"}) {
     BOOST_TEST_CONTEXT(bad) {
