@@ -277,7 +277,9 @@ Result<CrdtOp> DocCrdt::Resolve(const json& c, const std::map<std::string, Field
       known = true;
     }
   }
-  if (!known) return BadOp("unknown operation '" + name + "' (incr, add, remove, set, unset)");
+  if (!known) {
+    return BadOp("unknown operation '" + name + "' (incr, add, remove, set, unset; insert, delete on text fields)");
+  }
   for (const auto& [k, _] : c.items()) {
     if (k != "op" && k != "path" && k != "by" && k != "value") return BadOp("unknown member '" + k + "' in an operation");
   }

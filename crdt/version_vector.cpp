@@ -91,9 +91,10 @@ std::string VersionVector::Encode() const {
 
 Result<VersionVector> VersionVector::Decode(std::string_view text) {
   VersionVector vv;
-  auto bad = [&] {
+  const std::string_view whole = text;  // `text` is consumed below
+  auto bad = [whole] {
     return Status::InvalidArgument("invalid-vector",
-                                   "malformed version vector '" + std::string(text.substr(0, 200)) + "'");
+                                   "malformed version vector '" + std::string(whole.substr(0, 200)) + "'");
   };
   while (!text.empty()) {
     const size_t comma = text.find(',');
