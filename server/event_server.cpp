@@ -584,7 +584,11 @@ bool Loop::Peek(const std::shared_ptr<Conn>& conn) {
   if (n == 0) return true;  // the normal read sees the end
   buf.resize(static_cast<size_t>(n));
   const size_t end = buf.find("\r\n\r\n");
-  if (end == std::string::npos && buf.size() < max_head) return false;  // wait for the rest of the head
+  // Wait for the rest of the head, unless no more can come (the peer's FIN) or the head
+  // ended with bare LFs: the normal read then answers.
+  if (end == std::string::npos && buf.size() < max_head && !conn->rdhup && buf.find("\n\n") == std::string::npos) {
+    return false;
+  }
   conn->first = false;
   if (end == std::string::npos) return true;
   // Only a well-formed WebSocket upgrade without a body goes to POCO's server: anything
@@ -715,7 +719,9 @@ bool Loop::ParseOne(const std::shared_ptr<Conn>& conn) {
   if (!conn->partial_since) conn->partial_since = Clock::now();
   const size_t end = conn->in.find("\r\n\r\n");
   if (end == std::string::npos || end + 4 > opt.max_head_bytes) {
-    if (conn->in.size() > opt.max_head_bytes) {
+    if (conn->in.find("\n\n") < opt.max_head_bytes) {  // would otherwise wait for the idle timeout
+      Refuse(conn, "?", ProblemReply(Status::InvalidArgument("bad-request", "header lines must end with CRLF")));
+    } else if (conn->in.size() > opt.max_head_bytes) {
       Refuse(conn, "?",
              ProblemReply(Status(crdt::Code::kInvalidArgument, "headers-too-large", "the request head is too large")));
     }
@@ -746,10 +752,11 @@ bool Loop::ParseOne(const std::shared_ptr<Conn>& conn) {
   }
   if (te && cl) return bad("both Transfer-Encoding and Content-Length");
   if (te && !IEquals(*te, "chunked")) return bad("only the chunked transfer coding is accepted");
+  if (te && !head.http11) return bad("the chunked transfer coding needs HTTP/1.1");
   const size_t max_body = server->router.max_body();
   const std::string* expect = head.Find("Expect");
   auto want_more = [&] {
-    if (!conn->continue_sent && expect && HasToken(*expect, "100-continue")) {
+    if (!conn->continue_sent && head.http11 && expect && HasToken(*expect, "100-continue")) {
       conn->out += "HTTP/1.1 100 Continue\r\n\r\n";
       conn->continue_sent = true;
       Flush(conn);

@@ -244,6 +244,31 @@ BOOST_AUTO_TEST_CASE(http_framing_pipelining_chunked_continue_and_malformed_requ
   BOOST_TEST((Statuses(old) == std::vector<int>{200}), old);
   BOOST_TEST(old.find("Connection: close") != std::string::npos);
   BOOST_TEST(old.find("<timeout>") == std::string::npos);
+  // Chunked bodies need HTTP/1.1; bare-LF heads are refused at once (they once waited for
+  // the idle timeout, 10 s).
+  const std::string old_chunked = ExchangeUntilClose(
+      url, "PUT /v1/collections/c/docs/o HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n", timeout);
+  BOOST_TEST((Statuses(old_chunked) == std::vector<int>{400}), old_chunked);
+  const auto quick = std::chrono::seconds(5);
+  const std::string bare_lf = ExchangeUntilClose(url, "GET /healthz HTTP/1.1\nHost: x\n\n", quick);
+  BOOST_TEST((Statuses(bare_lf) == std::vector<int>{400}), bare_lf);
+  BOOST_TEST(bare_lf.find("<timeout>") == std::string::npos);
+  // A first request cut short by the client's FIN: the server closes at once, too.
+  {
+    Poco::URI uri(url);
+    Poco::Net::StreamSocket sock(Poco::Net::SocketAddress(uri.getHost(), uri.getPort()));
+    sock.setReceiveTimeout(Poco::Timespan(5, 0));
+    const std::string partial = "GET /healthz HTTP/1.1\r\nHost: x\r\n";
+    sock.sendBytes(partial.data(), static_cast<int>(partial.size()));
+    sock.shutdownSend();
+    char buf[256];
+    int n = -1;
+    try {
+      n = sock.receiveBytes(buf, sizeof buf);
+    } catch (const Poco::Exception&) {
+    }
+    BOOST_TEST(n == 0);  // closed, not timed out (-1) or reset
+  }
 
   // A live session must be its connection's first request; its head may arrive in pieces
   // (the server waits for all of it before handing the connection over).
