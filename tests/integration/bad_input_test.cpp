@@ -96,6 +96,26 @@ BOOST_AUTO_TEST_CASE(malformed_documents_are_rejected_and_nothing_is_written) {
   BOOST_TEST(Json(h.Get("/v1/digest"))["digest"] == digest);
 }
 
+BOOST_AUTO_TEST_CASE(documents_hold_at_most_10000_top_level_fields) {
+  Server s;
+  auto& h = s.http();
+  auto fields = [](int from, int to, const std::string& value) {
+    std::string body = "{";
+    for (int i = from; i < to; ++i) body += (i > from ? ",\"f" : "\"f") + std::to_string(i) + "\":" + value;
+    return body + "}";
+  };
+  ExpectProblem(h.Put("/v1/collections/c/docs/wide", fields(0, 10001, "1")), 400, "too-many-fields");
+  BOOST_TEST(h.Get("/v1/collections/c/docs/wide").status == 404);
+  BOOST_TEST(h.Put("/v1/collections/c/docs/wide", fields(0, 10000, "1")).status == 201);
+  ExpectProblem(h.Patch("/v1/collections/c/docs/wide", fields(10000, 10001, "1")), 400, "too-many-fields");
+  // Removing one makes room for another; the refused patch left nothing behind.
+  BOOST_TEST(h.Patch("/v1/collections/c/docs/wide", R"({"f0":null,"g":2})").status == 200);
+  const auto doc = Json(h.Get("/v1/collections/c/docs/wide"));
+  BOOST_TEST(doc["value"].size() == 10000u);
+  BOOST_TEST(!doc["value"].contains("f10000"));
+  BOOST_TEST(h.Put("/v1/collections/c/docs/next", "{}").status == 201);  // the writer goes on
+}
+
 BOOST_AUTO_TEST_CASE(wrong_content_type_is_415) {
   Server s;
   auto& h = s.http();
