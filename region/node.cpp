@@ -229,6 +229,8 @@ ClusterInfo Node::Cluster() const {
   return info;
 }
 
+bool Node::DiskFull() const { return writer_ && writer_->DiskFullWithin(std::chrono::seconds(5)); }
+
 void Node::BeginShutdown() {
   draining_ = true;
   commit_cv_.notify_all();

@@ -136,6 +136,8 @@ class Node {
   // Drains in-flight writes, then closes the database. Later calls fail with shutting-down.
   void Close();
   bool closed() const { return closed_ || draining_; }
+  // A write was refused for a full disk in the last 5 s (and none has committed since).
+  bool DiskFull() const;
 
   const crdt::RegionId& region() const { return options_.region; }
 

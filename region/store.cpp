@@ -1,5 +1,7 @@
 #include "region/store.h"
 
+#include <cstdio>
+#include <cstdlib>
 #include <map>
 
 #include <Poco/DigestEngine.h>
@@ -292,7 +294,25 @@ Status Store::SetSynchronous(Durability d) {
 }
 
 Status Store::Begin() { return begin_.Run(); }
-Status Store::Commit() { return commit_.Run(); }
+Status Store::Commit() {
+  Status s = commit_.Run();
+  // Some I/O errors in COMMIT come after the log frames reached the disk (a failed fsync of
+  // the WAL, a wal-index that cannot grow): the next start's recovery may find the batch
+  // committed. Answering "rolled back" could be false, and going on would give its sequence
+  // numbers to other writes. Stop; the restart's recovery decides what committed.
+  const int code = s.ok() ? SQLITE_OK : sqlite3_extended_errcode(db().raw());
+  // (A failed write of the frames is a clean rollback: the commit frame is their last.)
+  if (code == SQLITE_IOERR_FSYNC || code == SQLITE_IOERR_DIR_FSYNC || code == SQLITE_IOERR_SHMSIZE ||
+      code == SQLITE_IOERR_SHMMAP || code == SQLITE_IOERR_SHMOPEN || code == SQLITE_IOERR_SHMLOCK) {
+    std::fprintf(stderr,
+                 "meridian: fatal: a commit failed with an I/O error (%s) after its log may have reached the disk. "
+                 "Stopping: whether that batch committed is decided by SQLite's recovery at the next start (its "
+                 "writes were not acknowledged). Check the disk (dmesg, df); do not delete the -wal or -shm files.\n",
+                 s.message().c_str());
+    std::abort();
+  }
+  return s;
+}
 void Store::Rollback() { (void)rollback_.Run(); }
 
 Result<std::optional<std::string>> Store::GetMeta(const std::string& k) {

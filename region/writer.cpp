@@ -133,6 +133,11 @@ TxnState Writer::Committed() const {
   return committed_;
 }
 
+bool Writer::DiskFullWithin(std::chrono::milliseconds window) const {
+  std::lock_guard lock(mu_);
+  return disk_full_since_ && std::chrono::steady_clock::now() - *disk_full_since_ < window;
+}
+
 WriterStats Writer::Stats() const {
   WriterStats s;
   {
@@ -218,12 +223,23 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
     stats_.commit_seconds.Add(seconds);
     if (fatal.ok()) {
       committed_ = working;
+      disk_full_since_.reset();
     } else {
       ++stats_.failed_batches;
+      if (fatal.code() == crdt::Code::kUnavailable) {
+        ++stats_.disk_full_batches;
+        disk_full_since_ = std::chrono::steady_clock::now();
+      }
     }
   }
   if (!fatal.ok()) {
-    const Status failed(crdt::Code::kInternal, "storage", "the write was rolled back: " + fatal.message());
+    // A full disk is for the operator to fix, and the client to retry (Unavailable: 503).
+    const Status failed =
+        fatal.code() == crdt::Code::kUnavailable
+            ? Status(crdt::Code::kUnavailable, "disk-full",
+                     "the disk is full: the write was rolled back (nothing of it was written); retry once space is "
+                     "freed")
+            : Status(crdt::Code::kInternal, "storage", "the write was rolled back: " + fatal.message());
     for (Pending* p : batch) p->status = failed;
   }
   // The completion thread announces the commit and wakes the callers; this thread moves on

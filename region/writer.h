@@ -21,6 +21,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -112,6 +113,7 @@ struct WriterStats {
   uint64_t batches = 0;
   uint64_t jobs = 0;
   uint64_t failed_batches = 0;
+  uint64_t disk_full_batches = 0;  // of which rolled back because the disk was full
   // Batch size histogram: counts of batches with size <= kBatchBuckets[i].
   static constexpr int kBuckets = 8;
   static constexpr int kBatchBuckets[kBuckets] = {1, 2, 4, 8, 16, 64, 256, 1024};
@@ -154,6 +156,9 @@ class Writer {
   // The newest committed state.
   TxnState Committed() const;
   WriterStats Stats() const;
+  // True when a batch was rolled back for a full disk within `window` (and none has
+  // committed since).
+  bool DiskFullWithin(std::chrono::milliseconds window) const;
 
  private:
   struct Pending;
@@ -175,6 +180,7 @@ class Writer {
   bool stopping_ = false;
   TxnState committed_;
   WriterStats stats_;
+  std::optional<std::chrono::steady_clock::time_point> disk_full_since_;  // newest disk-full rollback
   std::thread thread_;
 
   // Finished batches whose callers are still to be woken, and the thread that wakes them.

@@ -125,6 +125,8 @@ std::string Metrics::Render(const region::NodeStats& node, const region::Cluster
             std::to_string(w.wal_frames));
   RenderOne(out, "meridian_commit_failures_total", "counter", "Group-commit transactions rolled back.",
             std::to_string(w.failed_batches));
+  RenderOne(out, "meridian_commit_disk_full_total", "counter",
+            "Group-commit transactions rolled back because the disk was full.", std::to_string(w.disk_full_batches));
 
   RenderOne(out, "meridian_documents", "gauge", "Live documents in this region.", std::to_string(node.live_docs));
   RenderOne(out, "meridian_change_log_position", "gauge", "Position of the newest change in this region's log.",

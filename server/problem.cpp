@@ -1,6 +1,7 @@
 #include "server/problem.h"
 
 #include <atomic>
+#include <chrono>
 #include <map>
 
 #include "server/log.h"
@@ -66,6 +67,16 @@ Reply ProblemReply(const Status& status) {
     const std::string id = std::to_string(++incidents);
     Log(LogLevel::kError, "internal error", {{"incident", id}, {"error", status.ToString()}});
     detail = "internal error (incident " + id + "); the server log has the details";
+  }
+  if (status.reason() == "disk-full") {
+    // Said at most every 10 s: every write fails meanwhile.
+    static std::atomic<int64_t> last_said{0};
+    const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                            std::chrono::steady_clock::now().time_since_epoch()).count();
+    int64_t said = last_said.load();
+    if (now - said >= 10 && last_said.compare_exchange_strong(said, now)) {
+      Log(LogLevel::kError, "the disk is full: writes are refused until space is freed", {{"error", status.message()}});
+    }
   }
   const std::string reason = status.reason().empty() ? crdt::CodeName(status.code()) : status.reason();
   Reply reply;

@@ -2,6 +2,9 @@
 
 #include <sqlite3.h>
 
+#include <cstring>
+#include <string>
+
 namespace region::internal {
 
 using crdt::Result;
@@ -15,8 +18,17 @@ namespace {
 
 Status StorageError(sqlite3* db, std::string_view what) {
   const char* msg = db ? sqlite3_errmsg(db) : "out of memory";
-  // SQLITE_FULL and friends are operator problems, not bugs, but still 500-class.
-  return Status(crdt::Code::kInternal, "storage", std::string(what) + ": " + msg);
+  std::string text = std::string(what) + ": " + msg;
+  // The system's reason, when there is one ("disk I/O error" alone does not say "no space").
+  if (const int err = db ? sqlite3_system_errno(db) : 0; err != 0) {
+    text += " (errno " + std::to_string(err) + ": " + std::strerror(err) + ")";
+  }
+  // A full disk is the operator's to fix and passes once space is freed: Unavailable, still
+  // reason "storage" (a batch that meets it rolls back whole).
+  if (db && (sqlite3_extended_errcode(db) & 0xff) == SQLITE_FULL) {
+    return Status(crdt::Code::kUnavailable, "storage", text);
+  }
+  return Status(crdt::Code::kInternal, "storage", text);
 }
 
 Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const char* vfs) {

@@ -164,4 +164,75 @@ BOOST_AUTO_TEST_CASE(a_failed_fsync_of_the_database_file_stops_the_server_and_lo
   }
 }
 
+// The environment that preloads the failure library into a server (ASan must not object to
+// a library loaded before it).
+std::vector<std::string> Preloaded(std::vector<std::string> env) {
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  env.push_back(std::string("LD_PRELOAD=") + FAIL_FSYNC_LIBRARY);
+  env.push_back(std::string("ASAN_OPTIONS=") + (asan ? std::string(asan) + ":" : "") + "verify_asan_link_order=0");
+  return env;
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_fsync_of_the_log_in_a_commit_stops_the_server_and_loses_no_acknowledged_write) {
+  // The commit's frames are written, their fsync fails: whether they are durable is unknown
+  // (the restart's recovery may find them). The server must not answer "rolled back" and
+  // go on giving their sequence numbers to other writes: it stops. No checkpoints run here,
+  // so every fsync of the log is a commit's.
+  Server s({"--checkpoint-pages=1000000"});
+  BOOST_REQUIRE(s.proc->Terminate() == 0);
+  s.Start(Preloaded({"MERIDIAN_FAIL_FSYNC_SUFFIX=/meridian.db-wal", "MERIDIAN_FAIL_FSYNC_AFTER=20",
+                     "MERIDIAN_FAIL_FSYNC_TIMES=1"}));
+  Outcome out;
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back(Load, s.proc->url(), t, 0, std::ref(stop), std::ref(out));
+  const int status = s.proc->WaitForExit(std::chrono::seconds(30));
+  stop = true;
+  for (auto& th : threads) th.join();
+  BOOST_TEST_REQUIRE(status == 128 + SIGABRT, "the server went on after a failed commit fsync (exit " << status << ")");
+  BOOST_TEST(s.proc->Stderr().find("a commit failed with an I/O error") != std::string::npos);
+  BOOST_TEST(out.acked.size() > 0u);
+  s.Start();
+  ExpectAcknowledged(s.http(), out);
+}
+
+BOOST_AUTO_TEST_CASE(a_full_disk_refuses_writes_with_503_keeps_reads_and_loses_nothing) {
+  Server s({"--checkpoint-pages=1000000"});
+  BOOST_REQUIRE(s.proc->Terminate() == 0);
+  // The 11th to 15th writes to the log fail with ENOSPC, then the disk has room again.
+  s.Start(Preloaded({"MERIDIAN_FAIL_WRITE_SUFFIX=/meridian.db-wal", "MERIDIAN_FAIL_WRITE_AFTER=10",
+                     "MERIDIAN_FAIL_WRITE_TIMES=5"}));
+  auto& h = s.http();
+  std::map<std::string, int> acked;
+  std::vector<std::string> refused;
+  bool not_ready = false;
+  for (int i = 0; i < 40; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    auto r = h.Put("/v1/collections/full/docs/" + key, "{\"v\":" + std::to_string(i) + "}");
+    if (r.status == 201) {
+      acked[key] = i;
+      continue;
+    }
+    BOOST_TEST(r.status == 503, key << ": " << r.body);
+    BOOST_TEST(Json(r)["type"] == "urn:meridian:problem:disk-full", r.body);
+    BOOST_TEST(r.header("retry-after") == "1");
+    refused.push_back(key);
+    not_ready = not_ready || h.Get("/readyz").status == 503;
+    if (!acked.empty()) BOOST_TEST(h.Get("/v1/collections/full/docs/" + acked.begin()->first).status == 200);
+  }
+  BOOST_TEST(refused.size() >= 1u);
+  BOOST_TEST(not_ready, "/readyz said ready while writes failed for a full disk");
+  BOOST_TEST(h.Get("/readyz").status == 200);  // writes have committed since
+  BOOST_TEST(h.Get("/metrics").body.find("meridian_commit_disk_full_total 0") == std::string::npos);
+  s.Restart();
+  for (const auto& [key, v] : acked) {
+    auto r = s.http().Get("/v1/collections/full/docs/" + key);
+    BOOST_TEST_REQUIRE(r.status == 200, "acknowledged write lost: " << key);
+    BOOST_TEST(Json(r)["value"]["v"] == v);
+  }
+  for (const auto& key : refused) {
+    BOOST_TEST(s.http().Get("/v1/collections/full/docs/" + key).status == 404, "refused write present: " << key);
+  }
+}
+
 BOOST_AUTO_TEST_SUITE_END()
