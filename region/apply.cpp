@@ -55,6 +55,7 @@ Result<PullResponse> Node::Scan(const crdt::VersionVector& have, int limit, int 
         crdt::VersionVector running = have;
         int64_t pos = start - 1;
         bool full = false;
+        size_t bytes = 0;
         while (!full && pos < committed.last_lsn) {
           auto page = reader->ChangesSince(pos, 1000);
           if (!page.ok()) return page.status();
@@ -73,8 +74,9 @@ Result<PullResponse> Node::Scan(const crdt::VersionVector& have, int limit, int 
                                       c.dot.ToString());
             }
             running.Add(c.dot);
+            bytes += c.body.size();
             r.changes.push_back(std::move(c));
-            if (static_cast<int>(r.changes.size()) >= limit) {
+            if (static_cast<int>(r.changes.size()) >= limit || bytes >= kMaxPageBytes) {
               full = true;
               break;
             }

@@ -323,8 +323,9 @@ Result<DocPage> Node::List(const std::string& collection, const std::string& pre
   if (closed_) return Status::Unavailable("shutting-down", "the region is shutting down");
   const bool crdt = DefinitionOf(collection).policy == Policy::kCrdt;
   auto reader = readers_->Acquire();
-  auto rows = crdt ? reader->ListCrdtDocs(collection, prefix, after, limit + 1)
-                   : reader->ListDocs(collection, prefix, after, limit + 1);
+  bool cut = false;  // the page ended at its byte limit
+  auto rows = crdt ? reader->ListCrdtDocs(collection, prefix, after, limit + 1, &cut)
+                   : reader->ListDocs(collection, prefix, after, limit + 1, &cut);
   if (!rows.ok()) return rows.status();
   DocPage page;
   const crdt::VersionVector purged = crdt ? writer_->Committed().purged : crdt::VersionVector();
@@ -336,6 +337,7 @@ Result<DocPage> Node::List(const std::string& collection, const std::string& pre
     }
     page.docs.push_back(Document{key, *r.value, VersionToken(r.ctx), r.hlc, r.dot.origin, false, ""});
   }
+  if (cut && !page.next && !page.docs.empty()) page.next = page.docs.back().key;
   return page;
 }
 

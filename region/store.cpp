@@ -120,7 +120,12 @@ Result<Change> ReadChange(const Stmt& s) {
 // Every change a bound statement yields (ReadChange's columns); the statement is reset.
 Result<std::vector<Change>> ReadChanges(Stmt& s) {
   std::vector<Change> out;
+  size_t bytes = 0;
   while (true) {
+    if (bytes >= kMaxPageBytes) {
+      s.Reset();
+      return out;
+    }
     auto row = s.Step();
     if (!row.ok() || !*row) {
       s.Reset();
@@ -132,6 +137,7 @@ Result<std::vector<Change>> ReadChanges(Stmt& s) {
       s.Reset();
       return c.status();
     }
+    bytes += c->body.size();
     out.push_back(std::move(c).value());
   }
 }
@@ -371,7 +377,7 @@ Status SaveRow(Stmt& stmt, const std::string& collection, const std::string& key
 
 Result<std::vector<std::pair<std::string, DocRow>>> ListRows(Stmt& stmt, const std::string& collection,
                                                               const std::string& prefix, const std::string& after,
-                                                              int limit) {
+                                                              int limit, bool* cut) {
   const std::string end = PrefixEnd(prefix);
   stmt.Bind(1, collection).Bind(2, after).Bind(3, prefix).Bind(5, int64_t{limit});
   if (end.empty()) {
@@ -380,7 +386,13 @@ Result<std::vector<std::pair<std::string, DocRow>>> ListRows(Stmt& stmt, const s
     stmt.Bind(4, end);
   }
   std::vector<std::pair<std::string, DocRow>> out;
+  size_t bytes = 0;
+  if (cut) *cut = false;
   while (true) {
+    if (bytes >= kMaxPageBytes) {
+      if (cut) *cut = true;
+      break;
+    }
     auto row = stmt.Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
@@ -389,6 +401,7 @@ Result<std::vector<std::pair<std::string, DocRow>>> ListRows(Stmt& stmt, const s
       stmt.Reset();
       return doc.status();
     }
+    bytes += (doc->value ? doc->value->size() : 0) + (doc->state ? doc->state->size() : 0);
     out.emplace_back(stmt.Text(0), std::move(doc).value());
   }
   stmt.Reset();
@@ -459,8 +472,9 @@ Status Store::DeleteCrdtDoc(const std::string& collection, const std::string& ke
 
 Result<std::vector<std::pair<std::string, DocRow>>> Store::ListCrdtDocs(const std::string& collection,
                                                                        const std::string& prefix,
-                                                                       const std::string& after, int limit) {
-  return ListRows(list_crdt_, collection, prefix, after, limit);
+                                                                       const std::string& after, int limit,
+                                                                       bool* cut) {
+  return ListRows(list_crdt_, collection, prefix, after, limit, cut);
 }
 
 Result<std::optional<std::pair<std::string, std::string>>> Store::GetIdempotent(const std::string& key) {
@@ -482,8 +496,9 @@ Status Store::ExpireIdempotent(int64_t before_ms) { return expire_idem_.Bind(1, 
 
 Result<std::vector<std::pair<std::string, DocRow>>> Store::ListDocs(const std::string& collection,
                                                                    const std::string& prefix,
-                                                                   const std::string& after, int limit) {
-  return ListRows(list_docs_, collection, prefix, after, limit);
+                                                                   const std::string& after, int limit,
+                                                                   bool* cut) {
+  return ListRows(list_docs_, collection, prefix, after, limit, cut);
 }
 
 namespace {

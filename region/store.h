@@ -75,6 +75,10 @@ struct CollectionRow {
   crdt::Hlc hlc;
 };
 
+// A page of documents or changes holds at most this many bytes of values (and at least
+// one row), so that listing large documents cannot take the memory of the process.
+inline constexpr size_t kMaxPageBytes = size_t{8} << 20;
+
 class Store {
  public:
   // Opens the database at `path`, creating the schema if needed. `writer` connections set
@@ -97,9 +101,12 @@ class Store {
   // documents
   crdt::Result<std::optional<DocRow>> LoadDoc(const std::string& collection, const std::string& key);
   crdt::Status SaveDoc(const std::string& collection, const std::string& key, const DocRow& row);
-  // Live documents with key > after (and starting with prefix), in key order.
-  crdt::Result<std::vector<std::pair<std::string, DocRow>>> ListDocs(
-      const std::string& collection, const std::string& prefix, const std::string& after, int limit);
+  // Live documents with key > after (and starting with prefix), in key order: at most
+  // `limit`, and no more once kMaxPageBytes of values are read (then *cut is set).
+  crdt::Result<std::vector<std::pair<std::string, DocRow>>> ListDocs(const std::string& collection,
+                                                                     const std::string& prefix,
+                                                                     const std::string& after, int limit,
+                                                                     bool* cut = nullptr);
   crdt::Result<int64_t> CountLiveDocs();
 
   // documents of crdt collections (same row shape; `value` NULL when empty)
@@ -114,8 +121,10 @@ class Store {
   crdt::Result<std::vector<Change>> CrdtDeltas(const std::string& collection, const std::string& key);
   // After a full state was saved.
   crdt::Status ClearCrdtDeltas(const std::string& collection, const std::string& key);
-  crdt::Result<std::vector<std::pair<std::string, DocRow>>> ListCrdtDocs(
-      const std::string& collection, const std::string& prefix, const std::string& after, int limit);
+  crdt::Result<std::vector<std::pair<std::string, DocRow>>> ListCrdtDocs(const std::string& collection,
+                                                                         const std::string& prefix,
+                                                                         const std::string& after, int limit,
+                                                                         bool* cut = nullptr);
   // Deleted crdt documents with no state left: (collection, key, causal context).
   struct EmptyCrdtRow {
     std::string collection, key;
@@ -133,7 +142,8 @@ class Store {
 
   // change log
   crdt::Status AppendChange(const Change& change);
-  // Changes with lsn > since, in lsn order, at most `limit`.
+  // Changes with lsn > since, in lsn order, at most `limit`, and no more once kMaxPageBytes
+  // of bodies are read.
   crdt::Result<std::vector<Change>> ChangesSince(int64_t since, int limit);
   crdt::Result<int64_t> MaxLsn();
   // Log position of the change `dot`, if this region has it.

@@ -510,6 +510,29 @@ BOOST_AUTO_TEST_CASE(list_pages_in_key_order_with_prefix) {
   BOOST_TEST(node->List("things", "", "", 0).status().reason() == "invalid-limit");
 }
 
+BOOST_AUTO_TEST_CASE(pages_of_large_documents_and_changes_stop_at_their_byte_limit) {
+  TempDir dir;
+  auto node = OpenNode(dir.path());
+  // Three 5 MB documents: a page stops once 8 MB of values are read, at least one row in.
+  const std::string big = "{\"blob\":\"" + std::string(5 << 20, 'x') + "\"}";
+  for (const char* k : {"b1", "b2", "b3"}) BOOST_REQUIRE(node->Put(Req(k, big)).ok());
+  auto p1 = node->List("things", "", "", 1000);
+  BOOST_REQUIRE(p1.ok());
+  BOOST_TEST(p1->docs.size() == 2u);
+  BOOST_REQUIRE(p1->next);  // the page was cut, not the listing
+  auto p2 = node->List("things", "", *p1->next, 1000);
+  BOOST_REQUIRE(p2->docs.size() == 1u);
+  BOOST_TEST(p2->docs[0].key == "b3");
+  BOOST_TEST(!p2->next);
+  auto f1 = node->Feed("", 1000, 0);
+  BOOST_REQUIRE(f1.ok());
+  BOOST_TEST(f1->changes.size() == 2u);
+  auto f2 = node->Feed(f1->next, 1000, 0);
+  BOOST_REQUIRE(f2->changes.size() == 1u);
+  BOOST_TEST(f2->changes[0].key == "b3");
+  BOOST_TEST(node->Feed(f2->next, 1000, 0)->changes.empty());
+}
+
 BOOST_AUTO_TEST_CASE(collections_are_defined_idempotently_and_validated) {
   TempDir dir;
   auto node = OpenNode(dir.path());
