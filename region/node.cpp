@@ -83,6 +83,20 @@ Status Node::Init() {
   if (!locked.ok()) return locked.status();
   dir_lock_ = std::move(locked).value();
   const std::string path = (std::filesystem::path(options_.data_dir) / "meridian.db").string();
+  // A database file that is missing or empty while its log holds data was removed or
+  // truncated: SQLite would start a new, empty database and delete the log with it.
+  const auto wal_size = std::filesystem::file_size(path + "-wal", ec);
+  if (!ec && wal_size > 0) {
+    const auto db_size = std::filesystem::file_size(path, ec);
+    if (ec || db_size == 0) {
+      return Status::FailedPrecondition(
+          "database-missing", path + " is " + (ec ? "missing" : "empty") + " but its log (" + path + "-wal, " +
+                                  std::to_string(wal_size) +
+                                  " bytes) holds data: the database file was removed or truncated. Restore it "
+                                  "(keep the -wal file); starting would drop the log");
+    }
+  }
+  ec.clear();
   auto opened = Store::Open(path, /*writer=*/true, options_.durability);
   if (!opened.ok()) return opened.status();
   std::unique_ptr<Store> store = std::move(opened).value();

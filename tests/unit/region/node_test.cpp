@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <set>
 #include <thread>
 
@@ -252,6 +253,30 @@ BOOST_AUTO_TEST_CASE(a_data_dir_is_open_in_one_node_at_a_time) {
   }
   auto again = OpenNode(dir.path());  // closed: the directory opens again
   BOOST_TEST(again->Put(Req("after", "{}")).ok());
+}
+
+BOOST_AUTO_TEST_CASE(a_database_file_removed_or_emptied_beside_its_log_is_refused_not_started_over) {
+  TempDir dir, copy;
+  namespace fs = std::filesystem;
+  {
+    auto node = OpenNode(dir.path());
+    for (const char* k : {"a", "b", "c"}) BOOST_REQUIRE(node->Put(Req(k, "{}")).ok());
+    // The log as it is now (no checkpoint yet), beside an emptied database file.
+    fs::copy_file(dir.path() + "/meridian.db-wal", copy.path() + "/meridian.db-wal");
+    std::ofstream(copy.path() + "/meridian.db").flush();
+  }
+  const auto wal_size = fs::file_size(copy.path() + "/meridian.db-wal");
+  BOOST_REQUIRE(wal_size > 0u);
+  for (const char* state : {"empty", "missing"}) {
+    BOOST_TEST_CONTEXT(state) {
+      auto n = TryOpen(copy.path(), "us-east");
+      BOOST_TEST_REQUIRE(!n.ok());
+      BOOST_TEST(n.status().reason() == "database-missing");
+      BOOST_TEST(n.status().message().find(state) != std::string::npos, n.status().message());
+      BOOST_TEST(fs::file_size(copy.path() + "/meridian.db-wal") == wal_size);  // the log is kept
+    }
+    fs::remove(copy.path() + "/meridian.db");
+  }
 }
 
 BOOST_AUTO_TEST_CASE(group_commit_batches_concurrent_writes_and_acks_each_durably) {
