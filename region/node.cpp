@@ -243,7 +243,14 @@ ClusterInfo Node::Cluster() const {
   return info;
 }
 
-bool Node::DiskFull() const { return writer_ && writer_->DiskFullWithin(std::chrono::seconds(5)); }
+std::optional<Status> Node::WritesRefused() const {
+  if (!writer_) return std::nullopt;
+  if (auto gone = writer_->FilesGone()) return gone;
+  if (writer_->DiskFullWithin(std::chrono::seconds(5))) {
+    return Status::Unavailable("disk-full", "the disk is full: writes are refused until space is freed");
+  }
+  return std::nullopt;
+}
 
 void Node::BeginShutdown() {
   draining_ = true;

@@ -136,8 +136,10 @@ class Node {
   // Drains in-flight writes, then closes the database. Later calls fail with shutting-down.
   void Close();
   bool closed() const { return closed_ || draining_; }
-  // A write was refused for a full disk in the last 5 s (and none has committed since).
-  bool DiskFull() const;
+  // Why writes are refused now, if they are: the database files were removed or replaced
+  // under the region (for good), or a write was refused for a full disk in the last 5 s
+  // (and none has committed since).
+  std::optional<crdt::Status> WritesRefused() const;
 
   const crdt::RegionId& region() const { return options_.region; }
 

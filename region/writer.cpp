@@ -8,6 +8,7 @@
 #include <climits>
 
 #include <linux/futex.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -57,6 +58,7 @@ Writer::Writer(std::unique_ptr<Store> store, TxnState initial, WriterOptions opt
                                                                       : CheckpointSync::kPaced);
     if (c.ok()) checkpointer_ = std::move(c).value();
   }
+  (void)CheckFiles();  // records what was opened
   thread_ = std::thread([this] {
     NameThread("writer");
     Loop();
@@ -133,6 +135,37 @@ TxnState Writer::Committed() const {
   return committed_;
 }
 
+Status Writer::CheckFiles() {
+  {
+    std::lock_guard lock(mu_);
+    if (files_gone_) return *files_gone_;
+  }
+  auto id_of = [](const std::string& path) -> std::optional<FileId> {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return std::nullopt;
+    return FileId{static_cast<uint64_t>(st.st_dev), static_cast<uint64_t>(st.st_ino)};
+  };
+  const std::string& path = store_->path();
+  const std::optional<FileId> db = id_of(path);
+  const std::optional<FileId> wal = id_of(path + "-wal");
+  if (!db_id_) db_id_ = db;
+  if (!wal_id_) wal_id_ = wal;  // SQLite creates the log at the first write
+  const char* which = db != db_id_ ? "database file" : (wal_id_ && wal != wal_id_) ? "log file" : nullptr;
+  if (which == nullptr) return Status::Ok();
+  Status gone(crdt::Code::kUnavailable, "database-gone",
+              std::string("the ") + which + " of " + path +
+                  " was removed or replaced while the region ran: writes are refused (they would be lost at the "
+                  "next start). Stop the region, restore the files, then start it");
+  std::lock_guard lock(mu_);
+  files_gone_ = gone;
+  return gone;
+}
+
+std::optional<Status> Writer::FilesGone() const {
+  std::lock_guard lock(mu_);
+  return files_gone_;
+}
+
 bool Writer::DiskFullWithin(std::chrono::milliseconds window) const {
   std::lock_guard lock(mu_);
   return disk_full_since_ && std::chrono::steady_clock::now() - *disk_full_since_ < window;
@@ -188,7 +221,8 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
     sync = Durability::kNormal;
   }
   const auto started = std::chrono::steady_clock::now();
-  Status fatal = store_->SetSynchronous(sync);
+  Status fatal = CheckFiles();
+  if (fatal.ok()) fatal = store_->SetSynchronous(sync);
   if (fatal.ok()) fatal = store_->Begin();
   if (fatal.ok()) {
     WriteTxn txn(*store_, working);
@@ -226,7 +260,7 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
       disk_full_since_.reset();
     } else {
       ++stats_.failed_batches;
-      if (fatal.code() == crdt::Code::kUnavailable) {
+      if (fatal.code() == crdt::Code::kUnavailable && fatal.reason() == "storage") {  // SQLITE_FULL
         ++stats_.disk_full_batches;
         disk_full_since_ = std::chrono::steady_clock::now();
       }
@@ -235,7 +269,8 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
   if (!fatal.ok()) {
     // A full disk is for the operator to fix, and the client to retry (Unavailable: 503).
     const Status failed =
-        fatal.code() == crdt::Code::kUnavailable
+        fatal.reason() == "database-gone" ? fatal
+        : fatal.code() == crdt::Code::kUnavailable
             ? Status(crdt::Code::kUnavailable, "disk-full",
                      "the disk is full: the write was rolled back (nothing of it was written); retry once space is "
                      "freed")

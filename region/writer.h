@@ -159,6 +159,9 @@ class Writer {
   // True when a batch was rolled back for a full disk within `window` (and none has
   // committed since).
   bool DiskFullWithin(std::chrono::milliseconds window) const;
+  // Set for good once the database or log file was removed or replaced under the running
+  // region: every write is refused with it (they would be lost at the next start).
+  std::optional<crdt::Status> FilesGone() const;
 
  private:
   struct Pending;
@@ -181,6 +184,15 @@ class Writer {
   TxnState committed_;
   WriterStats stats_;
   std::optional<std::chrono::steady_clock::time_point> disk_full_since_;  // newest disk-full rollback
+  std::optional<crdt::Status> files_gone_;
+
+  // The files' identities (device, inode) as opened, to tell them being removed or replaced.
+  struct FileId {
+    uint64_t dev = 0, ino = 0;
+    bool operator==(const FileId&) const = default;
+  };
+  crdt::Status CheckFiles();  // on the writer thread, before each batch
+  std::optional<FileId> db_id_, wal_id_;
   std::thread thread_;
 
   // Finished batches whose callers are still to be woken, and the thread that wakes them.

@@ -189,9 +189,7 @@ Reply Api::Healthz(Request&) {
 
 Reply Api::Readyz(Request&) {
   if (node_.closed()) return ProblemReply(Status::Unavailable("shutting-down", "the region is shutting down"));
-  if (node_.DiskFull()) {
-    return ProblemReply(Status::Unavailable("disk-full", "the disk is full: writes are refused until space is freed"));
-  }
+  if (auto refused = node_.WritesRefused()) return ProblemReply(*refused);
   return JsonReply(200, "{\"status\":\"ready\",\"region\":" + JsonQuote(node_.region().str()) + "}");
 }
 

@@ -68,14 +68,14 @@ Reply ProblemReply(const Status& status) {
     Log(LogLevel::kError, "internal error", {{"incident", id}, {"error", status.ToString()}});
     detail = "internal error (incident " + id + "); the server log has the details";
   }
-  if (status.reason() == "disk-full") {
+  if (status.reason() == "disk-full" || status.reason() == "database-gone") {
     // Said at most every 10 s: every write fails meanwhile.
     static std::atomic<int64_t> last_said{0};
     const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
                             std::chrono::steady_clock::now().time_since_epoch()).count();
     int64_t said = last_said.load();
     if (now - said >= 10 && last_said.compare_exchange_strong(said, now)) {
-      Log(LogLevel::kError, "the disk is full: writes are refused until space is freed", {{"error", status.message()}});
+      Log(LogLevel::kError, "writes are refused", {{"reason", status.reason()}, {"error", status.message()}});
     }
   }
   const std::string reason = status.reason().empty() ? crdt::CodeName(status.code()) : status.reason();

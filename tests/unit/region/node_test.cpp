@@ -279,6 +279,28 @@ BOOST_AUTO_TEST_CASE(a_database_file_removed_or_emptied_beside_its_log_is_refuse
   }
 }
 
+BOOST_AUTO_TEST_CASE(writes_are_refused_once_the_database_or_log_file_is_removed_or_replaced) {
+  namespace fs = std::filesystem;
+  for (const std::string file : {"meridian.db", "meridian.db-wal"}) {
+    BOOST_TEST_CONTEXT(file) {
+      TempDir dir;
+      auto node = OpenNode(dir.path());
+      BOOST_REQUIRE(node->Put(Req("before", "{}")).ok());
+      BOOST_TEST(!node->WritesRefused());
+      // Replaced: a copy renamed over it (another inode at the same path).
+      const std::string path = dir.path() + "/" + file;
+      fs::copy_file(path, path + ".copy");
+      fs::rename(path + ".copy", path);
+      auto w = node->Put(Req("after", "{}"));
+      BOOST_TEST_REQUIRE(!w.ok());
+      BOOST_TEST(w.status().reason() == "database-gone");
+      BOOST_TEST(node->WritesRefused()->reason() == "database-gone");
+      BOOST_TEST(node->Put(Req("again", "{}")).status().reason() == "database-gone");  // for good
+      BOOST_TEST(node->Get("things", "before").ok());                                   // reads go on
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(group_commit_batches_concurrent_writes_and_acks_each_durably) {
   TempDir dir;
   std::set<std::string> acked;
