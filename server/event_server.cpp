@@ -691,6 +691,12 @@ void Loop::Pump(const std::shared_ptr<Conn>& conn) {
     if (!ParseOne(conn)) break;
   }
   if (conn->closed) return;
+  // Draining: a request already received (whole or in part) and not yet taken is answered
+  // 503, not dropped with the connection (its client then knows it was not applied).
+  if (!conn->busy && !conn->close_after && server->draining.load() && !conn->in.empty()) {
+    Refuse(conn, "", ProblemReply(Status::Unavailable("shutting-down", "the region is shutting down; retry")));
+    if (conn->closed) return;
+  }
   const bool idle = !conn->busy && conn->out_pos == conn->out.size();
   if (idle && (conn->close_after || conn->peer_closed || server->draining.load())) Close(conn);
 }
@@ -1069,7 +1075,8 @@ void Loop::CloseIdle() {
   for (const auto& [fd, conn] : conns) {
     if (!conn->busy && conn->out_pos == conn->out.size()) idle.push_back(conn);
   }
-  for (const auto& conn : idle) Close(conn);
+  // Pump answers a request already read but not taken (503) before it closes the connection.
+  for (const auto& conn : idle) conn->in.empty() ? Close(conn) : Pump(conn);
 }
 
 EventServer::Impl::~Impl() {

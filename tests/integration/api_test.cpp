@@ -228,9 +228,32 @@ BOOST_AUTO_TEST_CASE(sigterm_drains_and_data_survives_restart) {
     BOOST_TEST_REQUIRE(h.Put("/v1/collections/d/docs/k" + std::to_string(i), "{\"i\":" + std::to_string(i) + "}").status == 201);
   }
   const std::string digest = Json(h.Get("/v1/digest"))["digest"];
+  // A request the server has read but not taken when SIGTERM comes is answered 503, not
+  // dropped with its connection (its client then knows it was not applied).
+  const Poco::URI uri(s.proc->url());
+  Poco::Net::StreamSocket late(Poco::Net::SocketAddress(uri.getHost(), uri.getPort()));
+  late.setReceiveTimeout(Poco::Timespan(10, 0));
+  const std::string first = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+  late.sendBytes(first.data(), static_cast<int>(first.size()));
+  char buf[4096];
+  BOOST_TEST_REQUIRE(late.receiveBytes(buf, sizeof buf) > 0);
+  const std::string partial =
+      "PUT /v1/collections/d/docs/late HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 100\r\n\r\n{";
+  late.sendBytes(partial.data(), static_cast<int>(partial.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a packet boundary, not a wait for state
   BOOST_TEST(s.proc->Terminate() == 0);
+  std::string answer;
+  try {
+    for (int n; (n = late.receiveBytes(buf, sizeof buf)) > 0;) answer.append(buf, static_cast<size_t>(n));
+  } catch (const Poco::Exception& e) {
+    answer += e.displayText();
+  }
+  BOOST_TEST(answer.find("HTTP/1.1 503") == 0u, answer);
+  BOOST_TEST(answer.find("shutting-down") != std::string::npos, answer);
   BOOST_TEST(s.proc->Stderr().find("stopped cleanly") != std::string::npos);
   s.Start();
+  BOOST_TEST(s.http().Get("/v1/collections/d/docs/late").status == 404);
   BOOST_TEST(Json(s.http().Get("/v1/digest"))["digest"] == digest);
   BOOST_TEST(Json(s.http().Get("/v1/collections/d/docs/k49"))["value"]["i"] == 49);
   auto next = s.http().Put("/v1/collections/d/docs/after", "{}");
