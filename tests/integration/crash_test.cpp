@@ -64,6 +64,26 @@ void ExpectAcknowledged(testsupport::HttpClient& h, const Outcome& out) {
   }
 }
 
+// The environment that preloads the failure library into a server (ASan must not object to
+// a library loaded before it).
+std::vector<std::string> Preloaded(std::vector<std::string> env) {
+  const char* asan = std::getenv("ASAN_OPTIONS");
+  env.push_back(std::string("LD_PRELOAD=") + FAIL_FSYNC_LIBRARY);
+  env.push_back(std::string("ASAN_OPTIONS=") + (asan ? std::string(asan) + ":" : "") + "verify_asan_link_order=0");
+  return env;
+}
+
+// Writes from four threads until the server exits (at most 30 s); returns its exit status.
+int LoadUntilExit(Server& s, Outcome& out) {
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) threads.emplace_back(Load, s.proc->url(), t, 0, std::ref(stop), std::ref(out));
+  const int status = s.proc->WaitForExit(std::chrono::seconds(30));
+  stop = true;
+  for (auto& th : threads) th.join();
+  return status;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(crash)
@@ -140,17 +160,10 @@ BOOST_AUTO_TEST_CASE(a_failed_fsync_of_the_database_file_stops_the_server_and_lo
     BOOST_TEST_CONTEXT("--durability=" << durability) {
       Server s({"--checkpoint-pages=8", "--durability=" + durability});  // creates the database
       BOOST_REQUIRE(s.proc->Terminate() == 0);
-      const char* asan = std::getenv("ASAN_OPTIONS");
-      s.Start({std::string("LD_PRELOAD=") + FAIL_FSYNC_LIBRARY, "MERIDIAN_FAIL_FSYNC_SUFFIX=/meridian.db",
-               "MERIDIAN_FAIL_FSYNC_AFTER=20", "MERIDIAN_FAIL_FSYNC_TIMES=1",
-               std::string("ASAN_OPTIONS=") + (asan ? std::string(asan) + ":" : "") + "verify_asan_link_order=0"});
+      s.Start(Preloaded({"MERIDIAN_FAIL_FSYNC_SUFFIX=/meridian.db", "MERIDIAN_FAIL_FSYNC_AFTER=20",
+                         "MERIDIAN_FAIL_FSYNC_TIMES=1"}));
       Outcome out;
-      std::atomic<bool> stop{false};
-      std::vector<std::thread> threads;
-      for (int t = 0; t < 4; ++t) threads.emplace_back(Load, s.proc->url(), t, 0, std::ref(stop), std::ref(out));
-      const int status = s.proc->WaitForExit(std::chrono::seconds(30));
-      stop = true;
-      for (auto& th : threads) th.join();
+      const int status = LoadUntilExit(s, out);
       BOOST_TEST_REQUIRE(status == 128 + SIGABRT,
                          "the server went on after a failed fsync (exit status " << status << ")");
       BOOST_TEST(s.proc->Stderr().find("fsync of the database file") != std::string::npos);
@@ -164,15 +177,6 @@ BOOST_AUTO_TEST_CASE(a_failed_fsync_of_the_database_file_stops_the_server_and_lo
   }
 }
 
-// The environment that preloads the failure library into a server (ASan must not object to
-// a library loaded before it).
-std::vector<std::string> Preloaded(std::vector<std::string> env) {
-  const char* asan = std::getenv("ASAN_OPTIONS");
-  env.push_back(std::string("LD_PRELOAD=") + FAIL_FSYNC_LIBRARY);
-  env.push_back(std::string("ASAN_OPTIONS=") + (asan ? std::string(asan) + ":" : "") + "verify_asan_link_order=0");
-  return env;
-}
-
 BOOST_AUTO_TEST_CASE(a_failed_fsync_of_the_log_in_a_commit_stops_the_server_and_loses_no_acknowledged_write) {
   // The commit's frames are written, their fsync fails: whether they are durable is unknown
   // (the restart's recovery may find them). The server must not answer "rolled back" and
@@ -183,12 +187,7 @@ BOOST_AUTO_TEST_CASE(a_failed_fsync_of_the_log_in_a_commit_stops_the_server_and_
   s.Start(Preloaded({"MERIDIAN_FAIL_FSYNC_SUFFIX=/meridian.db-wal", "MERIDIAN_FAIL_FSYNC_AFTER=20",
                      "MERIDIAN_FAIL_FSYNC_TIMES=1"}));
   Outcome out;
-  std::atomic<bool> stop{false};
-  std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) threads.emplace_back(Load, s.proc->url(), t, 0, std::ref(stop), std::ref(out));
-  const int status = s.proc->WaitForExit(std::chrono::seconds(30));
-  stop = true;
-  for (auto& th : threads) th.join();
+  const int status = LoadUntilExit(s, out);
   BOOST_TEST_REQUIRE(status == 128 + SIGABRT, "the server went on after a failed commit fsync (exit " << status << ")");
   BOOST_TEST(s.proc->Stderr().find("a commit failed with an I/O error") != std::string::npos);
   BOOST_TEST(out.acked.size() > 0u);
