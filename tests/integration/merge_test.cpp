@@ -1,5 +1,9 @@
 // Merge callbacks and manual resolution across real processes: plugins loaded in three
 // regions, conflicting writes during a partition, heal, and what every region then shows.
+#include <set>
+#include <string>
+#include <tuple>
+
 #include <boost/test/unit_test.hpp>
 
 #include "tests/integration/cluster.h"
@@ -107,8 +111,17 @@ BOOST_AUTO_TEST_CASE(manual_conflicts_are_shown_refuse_blind_writes_and_resolve_
   BOOST_TEST(doc["conflicted"] == true);
   BOOST_TEST_REQUIRE(doc["siblings"].size() == 2u);
   BOOST_TEST(doc["siblings_total"] == 2);
-  BOOST_TEST(doc["siblings"][0]["value"]["slot"] == "us-east");
-  BOOST_TEST(doc["siblings"][1]["value"]["slot"] == "eu-west");
+  // Both versions, in canonical order: ascending hlc, then origin (the two writes may share
+  // a millisecond, and then eu-west sorts first).
+  const json& a = doc["siblings"][0];
+  const json& b = doc["siblings"][1];
+  BOOST_TEST((std::set<std::string>{a["value"]["slot"], b["value"]["slot"]} ==
+              std::set<std::string>{"us-east", "eu-west"}));
+  const auto key = [](const json& v) {
+    return std::make_tuple(v["hlc"]["wall_ms"].get<uint64_t>(), v["hlc"]["logical"].get<uint64_t>(),
+                           v["origin"].get<std::string>());
+  };
+  BOOST_TEST((key(a) < key(b)), doc["siblings"].dump());
 
   auto blind = c.http(0).Put("/v1/collections/cal/docs/mon", R"({"slot":"blind"})");
   BOOST_TEST(blind.status == 409);
