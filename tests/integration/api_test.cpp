@@ -26,6 +26,18 @@ using nlohmann::json;
 
 namespace {
 
+// A raw connection to the server, for requests a well-behaved client does not send.
+Poco::Net::StreamSocket Connect(const Server& s, int timeout_s) {
+  const Poco::URI uri(s.proc->url());
+  Poco::Net::StreamSocket sock(Poco::Net::SocketAddress(uri.getHost(), uri.getPort()));
+  sock.setReceiveTimeout(Poco::Timespan(timeout_s, 0));
+  return sock;
+}
+
+void Send(Poco::Net::StreamSocket& sock, const std::string& bytes) {
+  sock.sendBytes(bytes.data(), static_cast<int>(bytes.size()));
+}
+
 // What the server sends until it closes the connection (or the read times out, said at the end).
 std::string ReadToClose(Poco::Net::StreamSocket& sock) {
   std::string out;
@@ -151,12 +163,11 @@ BOOST_AUTO_TEST_CASE(long_polls_neither_starve_other_routes_nor_outlive_their_cl
   // Twice as many long polls as threads for blocking routes.
   Server s({"--http-threads=4"});
   testsupport::HttpClient h(s.proc->url(), std::chrono::seconds(10));
-  const Poco::Net::SocketAddress addr(Poco::URI(s.proc->url()).getHost(), Poco::URI(s.proc->url()).getPort());
   const std::string poll = "GET /v1/changes?wait_ms=30000 HTTP/1.1\r\nHost: x\r\n\r\n";
-  std::vector<std::unique_ptr<Poco::Net::StreamSocket>> polls;
+  std::vector<Poco::Net::StreamSocket> polls;
   for (int i = 0; i < 8; ++i) {
-    polls.push_back(std::make_unique<Poco::Net::StreamSocket>(addr));
-    polls.back()->sendBytes(poll.data(), static_cast<int>(poll.size()));
+    polls.push_back(Connect(s, 10));
+    Send(polls.back(), poll);
   }
   auto waiting = [&] {  // long polls the server holds; -1 when /metrics does not answer
     const auto m = h.Get("/metrics");
@@ -169,12 +180,11 @@ BOOST_AUTO_TEST_CASE(long_polls_neither_starve_other_routes_nor_outlive_their_cl
   BOOST_TEST(h.Get("/v1/collections").status == 200);
   BOOST_TEST(h.Get("/v1/cluster").status == 200);
   // Polls whose clients closed their connections end (long before their 30 s).
-  for (auto& p : polls) p->close();
+  for (auto& p : polls) p.close();
   BOOST_TEST(testsupport::PollUntil([&] { return waiting() == 0; }, std::chrono::seconds(10)));
   // A client that only closed its sending side gets its (empty) answer at once.
-  Poco::Net::StreamSocket half(addr);
-  half.setReceiveTimeout(Poco::Timespan(10, 0));
-  half.sendBytes(poll.data(), static_cast<int>(poll.size()));
+  Poco::Net::StreamSocket half = Connect(s, 10);
+  Send(half, poll);
   half.shutdownSend();
   const std::string answer = ReadToClose(half);
   BOOST_TEST(answer.find("HTTP/1.1 200") == 0u, answer);
@@ -241,17 +251,14 @@ BOOST_AUTO_TEST_CASE(sigterm_drains_and_data_survives_restart) {
   const std::string digest = Json(h.Get("/v1/digest"))["digest"];
   // A request the server has read but not taken when SIGTERM comes is answered 503, not
   // dropped with its connection (its client then knows it was not applied).
-  const Poco::URI uri(s.proc->url());
-  Poco::Net::StreamSocket late(Poco::Net::SocketAddress(uri.getHost(), uri.getPort()));
-  late.setReceiveTimeout(Poco::Timespan(10, 0));
-  const std::string first = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
-  late.sendBytes(first.data(), static_cast<int>(first.size()));
+  Poco::Net::StreamSocket late = Connect(s, 10);
+  Send(late, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   char buf[4096];
   BOOST_TEST_REQUIRE(late.receiveBytes(buf, sizeof buf) > 0);
   const std::string partial =
       "PUT /v1/collections/d/docs/late HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
       "Content-Length: 100\r\n\r\n{";
-  late.sendBytes(partial.data(), static_cast<int>(partial.size()));
+  Send(late, partial);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // a packet boundary, not a wait for state
   BOOST_TEST(s.proc->Terminate() == 0);
   const std::string answer = ReadToClose(late);
@@ -330,11 +337,8 @@ BOOST_AUTO_TEST_CASE(sigterm_under_load_answers_what_it_took_and_does_not_wait_f
   BOOST_TEST_REQUIRE(s.http().Put("/v1/collections/t", R"({"policy":"crdt","fields":{"body":"text"}})").status == 200);
   // A keep-alive connection that its client keeps busy (its first request is the live
   // endpoint without an upgrade, which once made it POCO's): it must not hold the shutdown up.
-  const Poco::URI uri(s.proc->url());
-  Poco::Net::StreamSocket busy(Poco::Net::SocketAddress(uri.getHost(), uri.getPort()));
-  busy.setReceiveTimeout(Poco::Timespan(5, 0));
-  const std::string live = "GET /v1/collections/t/docs/d/live?agent=web-a HTTP/1.1\r\nHost: x\r\n\r\n";
-  busy.sendBytes(live.data(), static_cast<int>(live.size()));
+  Poco::Net::StreamSocket busy = Connect(s, 5);
+  Send(busy, "GET /v1/collections/t/docs/d/live?agent=web-a HTTP/1.1\r\nHost: x\r\n\r\n");
   char buf[4096];
   const int got = busy.receiveBytes(buf, sizeof buf);
   BOOST_TEST(std::string(buf, static_cast<size_t>(std::max(got, 0))).find("426") != std::string::npos);

@@ -73,6 +73,12 @@ std::vector<std::string> Preloaded(std::vector<std::string> env) {
   return env;
 }
 
+// Restarts a server (which has created its database) with the failure library preloaded.
+void RestartPreloaded(Server& s, const std::vector<std::string>& env) {
+  BOOST_REQUIRE(s.proc->Terminate() == 0);
+  s.Start(Preloaded(env));
+}
+
 // Writes from four threads until the server exits (at most 30 s); returns its exit status.
 int LoadUntilExit(Server& s, Outcome& out) {
   std::atomic<bool> stop{false};
@@ -159,9 +165,8 @@ BOOST_AUTO_TEST_CASE(a_failed_fsync_of_the_database_file_stops_the_server_and_lo
   for (const std::string durability : {"full", "normal"}) {
     BOOST_TEST_CONTEXT("--durability=" << durability) {
       Server s({"--checkpoint-pages=8", "--durability=" + durability});  // creates the database
-      BOOST_REQUIRE(s.proc->Terminate() == 0);
-      s.Start(Preloaded({"MERIDIAN_FAIL_FSYNC_SUFFIX=/meridian.db", "MERIDIAN_FAIL_FSYNC_AFTER=20",
-                         "MERIDIAN_FAIL_FSYNC_TIMES=1"}));
+      RestartPreloaded(s, {"MERIDIAN_FAIL_FSYNC_SUFFIX=/meridian.db", "MERIDIAN_FAIL_FSYNC_AFTER=20",
+                           "MERIDIAN_FAIL_FSYNC_TIMES=1"});
       Outcome out;
       const int status = LoadUntilExit(s, out);
       BOOST_TEST_REQUIRE(status == 128 + SIGABRT,
@@ -183,9 +188,8 @@ BOOST_AUTO_TEST_CASE(a_failed_fsync_of_the_log_in_a_commit_stops_the_server_and_
   // go on giving their sequence numbers to other writes: it stops. No checkpoints run here,
   // so every fsync of the log is a commit's.
   Server s({"--checkpoint-pages=1000000"});
-  BOOST_REQUIRE(s.proc->Terminate() == 0);
-  s.Start(Preloaded({"MERIDIAN_FAIL_FSYNC_SUFFIX=/meridian.db-wal", "MERIDIAN_FAIL_FSYNC_AFTER=20",
-                     "MERIDIAN_FAIL_FSYNC_TIMES=1"}));
+  RestartPreloaded(s, {"MERIDIAN_FAIL_FSYNC_SUFFIX=/meridian.db-wal", "MERIDIAN_FAIL_FSYNC_AFTER=20",
+                       "MERIDIAN_FAIL_FSYNC_TIMES=1"});
   Outcome out;
   const int status = LoadUntilExit(s, out);
   BOOST_TEST_REQUIRE(status == 128 + SIGABRT, "the server went on after a failed commit fsync (exit " << status << ")");
@@ -197,10 +201,9 @@ BOOST_AUTO_TEST_CASE(a_failed_fsync_of_the_log_in_a_commit_stops_the_server_and_
 
 BOOST_AUTO_TEST_CASE(a_full_disk_refuses_writes_with_503_keeps_reads_and_loses_nothing) {
   Server s({"--checkpoint-pages=1000000"});
-  BOOST_REQUIRE(s.proc->Terminate() == 0);
   // The 11th to 15th writes to the log fail with ENOSPC, then the disk has room again.
-  s.Start(Preloaded({"MERIDIAN_FAIL_WRITE_SUFFIX=/meridian.db-wal", "MERIDIAN_FAIL_WRITE_AFTER=10",
-                     "MERIDIAN_FAIL_WRITE_TIMES=5"}));
+  RestartPreloaded(s, {"MERIDIAN_FAIL_WRITE_SUFFIX=/meridian.db-wal", "MERIDIAN_FAIL_WRITE_AFTER=10",
+                       "MERIDIAN_FAIL_WRITE_TIMES=5"});
   auto& h = s.http();
   std::map<std::string, int> acked;
   std::vector<std::string> refused;
