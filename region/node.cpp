@@ -304,8 +304,19 @@ Result<Document> Node::Get(const std::string& collection, const std::string& key
 }
 
 std::optional<Result<Document>> Node::TryGet(const std::string& collection, const std::string& key) {
+  // SQLite cannot tell a value's size without reading it, so the first large one is read
+  // here; its collection's later reads are left to threads.
+  constexpr size_t kLoopReadBytes = 64 << 10;
+  {
+    std::lock_guard lock(large_mu_);
+    if (large_collections_.count(collection) != 0) return std::nullopt;
+  }
   auto doc = GetWith(collection, key, /*wait=*/false);
   if (!doc.ok() && doc.status().reason() == kReadersBusy) return std::nullopt;
+  if (doc.ok() && doc->value.size() > kLoopReadBytes) {
+    std::lock_guard lock(large_mu_);
+    large_collections_.insert(collection);
+  }
   return doc;
 }
 

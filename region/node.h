@@ -23,6 +23,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -161,7 +162,9 @@ class Node {
   // nothing; the same key with another request is refused (idempotency-key-reused).
   crdt::Result<WriteAck> Ops(const WriteRequest& request, const std::string& idempotency_key = "");
   crdt::Result<Document> Get(const std::string& collection, const std::string& key);
-  // Get without waiting: nullopt when every read connection is in use right now.
+  // Get for an event loop, which must neither wait nor do long work: nullopt when every read
+  // connection is in use right now, or when the collection holds large documents (a value
+  // over 64 KiB: the first one read marks its collection, whose reads then go to threads).
   std::optional<crdt::Result<Document>> TryGet(const std::string& collection, const std::string& key);
   // A crdt-collection document's encoded CRDT state (crdt/doc_crdt.h), "" when it has none;
   // policy-mismatch for other collections.
@@ -373,6 +376,8 @@ class Node {
   std::unique_ptr<Replicator> replicator_;
   std::atomic<bool> clock_refusing_{false};
   // What each peer said it had at its last pull from us (outbound lag).
+  mutable std::mutex large_mu_;
+  std::set<std::string> large_collections_;  // collections TryGet leaves to threads
   mutable std::mutex peers_mu_;
   std::map<crdt::RegionId, crdt::VersionVector> peer_have_;
 };

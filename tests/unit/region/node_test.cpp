@@ -88,6 +88,15 @@ BOOST_AUTO_TEST_CASE(try_get_answers_like_get_and_a_busy_read_pool_says_so_inste
   auto missing = node->TryGet("things", "nope");
   BOOST_REQUIRE(missing.has_value());
   BOOST_TEST(missing->status().reason() == "not-found");
+  // A collection with large documents (over 64 KiB) is left to threads once one was read.
+  const std::string big = "{\"b\":\"" + std::string(100 << 10, 'x') + "\"}";
+  BOOST_REQUIRE(node->Put(WriteRequest{"large", "b1", big, {}}).ok());
+  BOOST_REQUIRE(node->Put(WriteRequest{"large", "small", "{}", {}}).ok());
+  BOOST_TEST(node->TryGet("large", "small").has_value());  // nothing large read yet
+  BOOST_TEST(node->TryGet("large", "b1").has_value());     // the first large one is read here
+  BOOST_TEST(!node->TryGet("large", "small").has_value());
+  BOOST_TEST(node->Get("large", "small").ok());
+  BOOST_TEST(node->TryGet("things", "k1").has_value());  // other collections are not affected
   // The pool's own behaviour: a lease held, no second connection, TryAcquire does not wait.
   region::internal::ReadPool pool;
   BOOST_REQUIRE(pool.Open(dir.path() + "/meridian.db", 1, region::Durability::kFull).ok());
