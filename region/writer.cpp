@@ -1,6 +1,7 @@
 #include "region/writer.h"
 
 #include "region/internal/checkpointer.h"
+#include "region/internal/sqlite.h"
 #include "region/threads.h"
 
 #include <algorithm>
@@ -247,6 +248,7 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
     if (!fatal.ok()) store_->Rollback();
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  const bool disk_full = internal::IsDiskFull(fatal);
   {
     std::lock_guard lock(mu_);
     ++stats_.batches;
@@ -260,21 +262,22 @@ void Writer::RunBatch(std::vector<Pending*>& batch) {
       disk_full_since_.reset();
     } else {
       ++stats_.failed_batches;
-      if (fatal.code() == crdt::Code::kUnavailable && fatal.reason() == "storage") {  // SQLITE_FULL
+      if (disk_full) {
         ++stats_.disk_full_batches;
         disk_full_since_ = std::chrono::steady_clock::now();
       }
     }
   }
   if (!fatal.ok()) {
-    // A full disk is for the operator to fix, and the client to retry (Unavailable: 503).
-    const Status failed =
-        fatal.reason() == "database-gone" ? fatal
-        : fatal.code() == crdt::Code::kUnavailable
-            ? Status(crdt::Code::kUnavailable, "disk-full",
-                     "the disk is full: the write was rolled back (nothing of it was written); retry once space is "
-                     "freed")
-            : Status(crdt::Code::kInternal, "storage", "the write was rolled back: " + fatal.message());
+    Status failed = fatal;  // database-gone says all it needs to
+    if (disk_full) {
+      // For the operator to fix, and the client to retry (Unavailable: 503).
+      failed = Status(crdt::Code::kUnavailable, "disk-full",
+                      "the disk is full: the write was rolled back (nothing of it was written); retry once space is "
+                      "freed");
+    } else if (fatal.reason() != "database-gone") {
+      failed = Status(crdt::Code::kInternal, "storage", "the write was rolled back: " + fatal.message());
+    }
     for (Pending* p : batch) p->status = failed;
   }
   // The completion thread announces the commit and wakes the callers; this thread moves on

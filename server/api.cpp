@@ -85,17 +85,22 @@ Status RejectServerAssigned(const Request& r) {
   return Status::Ok();
 }
 
-// The tag of an If-Match or If-None-Match header, unquoted. If-Match compares strongly
-// (RFC 9110 13.1.1): a weak tag keeps its "W/" and so matches no version.
-std::optional<std::string> EntityTag(const Request& r, const char* header) {
-  auto v = r.header(header);
-  if (!v) return std::nullopt;
-  std::string tag = *v;
-  const bool weak = tag.rfind("W/", 0) == 0;
-  if (weak) tag = tag.substr(2);
+// An entity tag without its quotes; `weak` says whether it had "W/".
+std::string Unquoted(std::string tag, bool* weak) {
+  *weak = tag.rfind("W/", 0) == 0;
+  if (*weak) tag = tag.substr(2);
   if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"') tag = tag.substr(1, tag.size() - 2);
-  if (weak && std::string_view(header) == "If-Match") tag = "W/" + tag;
   return tag;
+}
+
+// The version an If-Match header names. If-Match compares strongly (RFC 9110 13.1.1): a
+// weak tag keeps its "W/" and so matches no version.
+std::optional<std::string> IfMatch(const Request& r) {
+  auto v = r.header("If-Match");
+  if (!v) return std::nullopt;
+  bool weak = false;
+  std::string tag = Unquoted(*v, &weak);
+  return weak ? "W/" + tag : tag;
 }
 
 // True when an If-None-Match value ("*" or a list of tags, weak or not: it compares weakly)
@@ -109,10 +114,8 @@ bool ListsTag(const std::string& value, const std::string& version) {
     pos = comma + 1;
     tag.erase(0, tag.find_first_not_of(" \t"));
     tag.erase(tag.find_last_not_of(" \t") + 1);
-    if (tag == "*") return true;
-    if (tag.rfind("W/", 0) == 0) tag = tag.substr(2);
-    if (tag.size() >= 2 && tag.front() == '"' && tag.back() == '"') tag = tag.substr(1, tag.size() - 2);
-    if (tag == version) return true;
+    bool weak = false;
+    if (tag == "*" || Unquoted(tag, &weak) == version) return true;
   }
   return false;
 }
@@ -296,7 +299,7 @@ void Api::WriteDoc(Request& r, region::ChangeKind kind, Respond respond) {
   if (auto ack = r.query("ack"); ack && *ack != "local") {
     return respond(ProblemReply(Status::InvalidArgument("invalid-parameter", "ack must be 'local' in this version")));
   }
-  region::WriteRequest req{r.param("c"), r.param("key"), "", EntityTag(r, "If-Match")};
+  region::WriteRequest req{r.param("c"), r.param("key"), "", IfMatch(r)};
   if (kind != region::ChangeKind::kDelete) {
     const char* type = kind == region::ChangeKind::kPatch ? "application/merge-patch+json" : "application/json";
     if (Status s = RequireMediaType(r, type); !s.ok()) return respond(ProblemReply(s));
@@ -320,7 +323,7 @@ Reply Api::DocOps(Request& r) {
   if (Status s = RequireMediaType(r, "application/json"); !s.ok()) return ProblemReply(s);
   auto body = r.Body();
   if (!body.ok()) return ProblemReply(body.status());
-  region::WriteRequest req{r.param("c"), r.param("key"), std::move(body).value(), EntityTag(r, "If-Match")};
+  region::WriteRequest req{r.param("c"), r.param("key"), std::move(body).value(), IfMatch(r)};
   auto ack = node_.Ops(req, r.header("Idempotency-Key").value_or(""));
   if (!ack.ok()) return ProblemReply(ack.status());
   Reply reply = JsonReply(ack->created ? 201 : 200,

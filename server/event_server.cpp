@@ -591,17 +591,19 @@ bool Loop::Peek(const std::shared_ptr<Conn>& conn) {
   }
   conn->first = false;
   if (end == std::string::npos) return true;
+  // The request line decides whether the head is looked at at all (most connections).
+  const std::string line = buf.substr(0, buf.find("\r\n"));
+  const size_t sp1 = line.find(' ');
+  const size_t sp2 = sp1 == std::string::npos ? sp1 : line.find(' ', sp1 + 1);
+  if (sp2 == std::string::npos || line.compare(0, sp1, "GET") != 0 || !server->handoff) return true;
+  const Resolved resolved = server->router.Resolve("GET", line.substr(sp1 + 1, sp2 - sp1 - 1));
+  if (resolved.index < 0 || !server->router.route(resolved.index).takeover) return true;
   // Only a well-formed WebSocket upgrade without a body goes to POCO's server: anything
   // else is answered here, with this server's framing rules (POCO's are laxer), and POCO
   // closes a connection after its one request (app.cpp), so no later request on it is
   // ever framed by POCO.
   Head head;
   if (ParseHead(std::string_view(buf).substr(0, end + 4), server->options.max_headers, &head)) return true;
-  const Resolved resolved = server->router.Resolve(head.method, head.target);
-  if (resolved.index < 0 || !server->router.route(resolved.index).takeover || !server->handoff ||
-      head.method != "GET") {
-    return true;
-  }
   const std::string* upgrade = head.Find("Upgrade");
   const std::string* connection = head.Find("Connection");
   if (!upgrade || !HasToken(*upgrade, "websocket") || !connection || !HasToken(*connection, "upgrade") ||

@@ -74,7 +74,11 @@ class Stmt {
   sqlite3* db_ = nullptr;
 };
 
-// Status from the connection's last error, with `what` for context.
+// Status from the connection's last error, with `what` for context: reason "storage",
+// code Unavailable for a full disk (it passes once space is freed), Internal otherwise.
 crdt::Status StorageError(sqlite3* db, std::string_view what);
+inline bool IsDiskFull(const crdt::Status& s) {
+  return s.reason() == "storage" && s.code() == crdt::Code::kUnavailable;
+}
 
 }  // namespace region::internal
